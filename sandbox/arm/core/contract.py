@@ -1,0 +1,155 @@
+"""Contract check: read a request body with the SDK's own REST model, as the RP would.
+
+The Azure SDKs ship swagger-generated models (msrest-style: ``_attribute_map`` with wire keys
+and types, ``_validation`` with required fields, ``_subtype_map`` for polymorphism). Walking a
+body against them catches what a hand-built body (a rendered template, say) gets wrong:
+an unknown property, a missing required one, a wrong type -> 400 InvalidRequestContent.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+from sandbox.arm.core.errors import ArmError
+
+_PRIMITIVES = {
+    "str": str,
+    "int": int,
+    "long": int,
+    "bool": bool,
+    "float": (int, float),
+    "iso-8601": str,
+    "rfc-1123": str,
+    "duration": str,
+    "date": str,
+    "unix-time": (int, str),
+    "bytearray": str,
+    "base64": str,
+    "decimal": (int, float, str),
+    "object": object,
+}
+
+
+def _split_key(wire_key: str) -> list[str]:
+    """msrest flattens nested wire keys with dots; ``\\.`` is a literal dot."""
+    return [p.replace("\\.", ".") for p in re.split(r"(?<!\\)\.", wire_key)]
+
+
+def _resolve(model_cls: type, type_name: str) -> type | None:
+    module = sys.modules.get(model_cls.__module__)
+    found = getattr(module, type_name, None) if module else None
+    if found is None and module is not None:
+        package = sys.modules.get(module.__name__.rsplit(".", 1)[0])
+        found = getattr(package, type_name, None) if package else None
+    return found if isinstance(found, type) else None
+
+
+def _pick_subtype(model_cls: type, body: dict) -> type:
+    subtype_map = getattr(model_cls, "_subtype_map", None) or {}
+    for attr, mapping in subtype_map.items():
+        wire = _split_key(model_cls._attribute_map[attr]["key"])[-1]
+        value = body.get(wire)
+        if value is not None and value in mapping:
+            sub = _resolve(model_cls, mapping[value])
+            if sub is not None:
+                return _pick_subtype(sub, body)
+    return model_cls
+
+
+def check(model_cls: type, body: Any, where: str) -> None:
+    """Raise ArmError(400, InvalidRequestContent) naming the first problem found in ``body``."""
+    problems: list[str] = []
+    _check_model(model_cls, body, "", problems)
+    if problems:
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"The request content for '{where}' was invalid and could not be deserialized: " + "; ".join(problems[:5]),
+        )
+
+
+def _check_model(model_cls: type, body: Any, path: str, problems: list[str]) -> None:
+    if not isinstance(body, dict):
+        problems.append(f"'{path or '$'}' must be an object")
+        return
+    model_cls = _pick_subtype(model_cls, body)
+    attr_map: dict = getattr(model_cls, "_attribute_map", {}) or {}
+    validation: dict = getattr(model_cls, "_validation", {}) or {}
+    tree: dict = {}
+    for attr, spec in attr_map.items():
+        node = tree
+        parts = _split_key(spec["key"])
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[parts[-1]] = (attr, spec["type"])
+    if any(spec["key"] == "" for spec in attr_map.values()):
+        return  # additional-properties models accept anything
+    _check_tree(model_cls, tree, body, path, problems)
+    for attr, rules in validation.items():
+        if rules.get("required") and not rules.get("readonly") and attr in attr_map:
+            node: Any = body
+            for part in _split_key(attr_map[attr]["key"]):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                problems.append(f"Required property '{_join(path, attr_map[attr]['key'])}' not found on '{model_cls.__name__}'")
+
+
+def _check_tree(model_cls: type, tree: dict, body: dict, path: str, problems: list[str]) -> None:
+    for wire, value in body.items():
+        here = _join(path, wire)
+        if wire not in tree:
+            problems.append(f"Could not find member '{wire}' on object of type '{model_cls.__name__}'. Path '{here}'")
+            continue
+        node = tree[wire]
+        if isinstance(node, dict):
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                problems.append(f"'{here}' must be an object")
+                continue
+            _check_tree(model_cls, node, value, here, problems)
+        else:
+            _check_value(model_cls, node[1], value, here, problems)
+
+
+def _check_value(model_cls: type, type_name: str, value: Any, path: str, problems: list[str]) -> None:
+    if value is None:
+        return
+    if type_name.startswith("[") and type_name.endswith("]"):
+        if not isinstance(value, list):
+            problems.append(f"'{path}' must be an array")
+            return
+        for i, item in enumerate(value):
+            _check_value(model_cls, type_name[1:-1], item, f"{path}[{i}]", problems)
+        return
+    if type_name.startswith("{") and type_name.endswith("}"):
+        if not isinstance(value, dict):
+            problems.append(f"'{path}' must be an object")
+            return
+        for k, item in value.items():
+            _check_value(model_cls, type_name[1:-1], item, f"{path}.{k}", problems)
+        return
+    primitive = _PRIMITIVES.get(type_name)
+    if primitive is not None:
+        if primitive is object:
+            return
+        if (primitive is int and isinstance(value, bool)) or not isinstance(value, primitive):
+            problems.append(f"'{path}' must be of type {type_name}, got {type(value).__name__}")
+        return
+    sub = _resolve(model_cls, type_name)
+    if sub is None:
+        return  # an enum (a str) or a type we cannot see: accept as Azure's lenient enums do
+    if not hasattr(sub, "_attribute_map"):
+        if not isinstance(value, str | int | float | bool):
+            problems.append(f"'{path}' must be a value of {type_name}")
+        return
+    _check_model(sub, value, path, problems)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

@@ -1,0 +1,31 @@
+"""Resource providers of the ARM emulator, one folder each (moto's layout).
+
+Each provider package exposes ``PROVIDER`` (a :class:`sandbox.arm.core.provider.Provider`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sandbox.arm.core.provider import Provider
+
+PROVIDER_MODULES = [
+    "sandbox.arm.providers.resources",
+    "sandbox.arm.providers.machinelearningservices",
+    "sandbox.arm.providers.containerregistry",
+    "sandbox.arm.providers.misc",
+]
+
+
+def load_providers() -> list[Provider]:
+    """Every provider that exists (providers are added one folder at a time)."""
+    found: list[Provider] = []
+    for name in PROVIDER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # that provider is not written yet
+            raise
+        found.append(module.PROVIDER)
+    return found

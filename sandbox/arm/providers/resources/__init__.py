@@ -1,0 +1,5 @@
+"""Microsoft.Resources: resource groups (and template deployments / what-if in models.py)."""
+
+from sandbox.arm.providers.resources.models import PROVIDER
+
+__all__ = ["PROVIDER"]
