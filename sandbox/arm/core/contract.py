@@ -74,6 +74,9 @@ def _check_model(model_cls: type, body: Any, path: str, problems: list[str]) -> 
     if not isinstance(body, dict):
         problems.append(f"'{path or '$'}' must be an object")
         return
+    if not hasattr(model_cls, "_attribute_map") and _is_model_base(model_cls):
+        _check_model_base(model_cls, body, path, problems)
+        return
     model_cls = _pick_subtype(model_cls, body)
     attr_map: dict = getattr(model_cls, "_attribute_map", {}) or {}
     validation: dict = getattr(model_cls, "_validation", {}) or {}
@@ -153,3 +156,139 @@ def _check_value(model_cls: type, type_name: str, value: Any, path: str, problem
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+# ---- TypeSpec-generated models (azure-ai-ml's arm_ml_service, ``_utils.model_base``) ----------
+# These declare fields with ``rest_field(name=...)`` and type them with annotations (strings such
+# as ``"_models.ModelVersionProperties"``); polymorphism goes through ``__mapping__`` plus a
+# ``rest_discriminator`` field; required keyword arguments of the first ``__init__`` overload are
+# the required properties.
+
+
+def _is_model_base(cls: type) -> bool:
+    return any(hasattr(v, "_rest_name_input") for klass in cls.__mro__ for v in vars(klass).values())
+
+
+def _mb_fields(cls: type) -> dict[str, tuple[str, Any, Any]]:
+    """rest name -> (attribute, annotation, rest field) over the class and its bases."""
+    import typing
+
+    module = sys.modules.get(cls.__module__)
+    package = sys.modules.get(cls.__module__.rsplit(".", 1)[0])
+    globalns = {**(vars(module) if module else {}), "_models": package}
+    fields: dict[str, tuple[str, Any, Any]] = {}
+    for klass in reversed(cls.__mro__):
+        for attr, rf in vars(klass).items():
+            if attr.startswith("_") or not hasattr(rf, "_rest_name_input"):
+                continue
+            raw = vars(klass).get("__annotations__", {}).get(attr)
+            try:
+                ref = typing.ForwardRef(raw) if isinstance(raw, str) else raw
+                ann = typing._eval_type(ref, globalns, globalns)
+            except Exception:  # noqa: BLE001 - an annotation we cannot read is accepted as anything
+                ann = Any
+            fields[rf._rest_name_input or attr] = (attr, ann, rf)
+    return fields
+
+
+def _mb_required(cls: type, fields: dict[str, tuple[str, Any, Any]]) -> list[str]:
+    import inspect
+    import typing
+
+    try:
+        overloads = typing.get_overloads(cls.__init__)
+    except Exception:  # noqa: BLE001
+        return []
+    keyword = next((o for o in overloads if "mapping" not in inspect.signature(o).parameters), None)
+    if keyword is None:
+        return []
+    by_attr = {attr: rest for rest, (attr, _, _) in fields.items()}
+    return [by_attr[name] for name, p in inspect.signature(keyword).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and p.default is p.empty and name in by_attr]
+
+
+def _mb_subtype(cls: type, body: dict) -> type:
+    mapping = getattr(cls, "__mapping__", None)
+    if not mapping:
+        return cls
+    for rest, (_, _, rf) in _mb_fields(cls).items():
+        if getattr(rf, "_is_discriminator", False) and body.get(rest) in mapping:
+            sub = mapping[body[rest]]
+            return sub if sub is cls else _mb_subtype(sub, body)
+    return cls
+
+
+def _check_model_base(cls: type, body: dict, path: str, problems: list[str]) -> None:
+    cls = _mb_subtype(cls, body)
+    fields = _mb_fields(cls)
+    for wire, value in body.items():
+        here = _join(path, wire)
+        if wire not in fields:
+            problems.append(
+                f"Could not find member '{wire}' on object of type '{cls.__name__}'. Path '{here}'"
+            )
+            continue
+        _check_annotation(fields[wire][1], value, here, problems)
+    for rest in _mb_required(cls, fields):
+        if body.get(rest) is None:
+            problems.append(f"Required property '{_join(path, rest)}' not found on '{cls.__name__}'")
+
+
+def _check_annotation(ann: Any, value: Any, path: str, problems: list[str]) -> None:
+    import datetime
+    import enum
+    import typing
+
+    if value is None or ann is Any:
+        return
+    origin = typing.get_origin(ann)
+    args = typing.get_args(ann)
+    if origin is typing.Union:
+        arms = [a for a in args if a is not type(None)]
+        for arm in arms:
+            trial: list[str] = []
+            _check_annotation(arm, value, path, trial)
+            if not trial:
+                return
+        _check_annotation(arms[0], value, path, problems)  # report against the first arm
+        return
+    if origin is typing.Literal:
+        return
+    if origin in (list, typing.List):  # noqa: UP006
+        if not isinstance(value, list):
+            problems.append(f"'{path}' must be an array")
+            return
+        for i, item in enumerate(value):
+            _check_annotation(args[0] if args else Any, item, f"{path}[{i}]", problems)
+        return
+    if origin in (dict, typing.Dict):  # noqa: UP006
+        if not isinstance(value, dict):
+            problems.append(f"'{path}' must be an object")
+            return
+        for k, item in value.items():
+            _check_annotation(args[1] if len(args) > 1 else Any, item, f"{path}.{k}", problems)
+        return
+    if not isinstance(ann, type):
+        return
+    if issubclass(ann, enum.Enum):
+        if not isinstance(value, str | int):
+            problems.append(f"'{path}' must be a value of {ann.__name__}")
+        return
+    if ann in (str, bytes, datetime.datetime, datetime.date, datetime.timedelta, datetime.time):
+        if not isinstance(value, str):
+            problems.append(f"'{path}' must be of type str, got {type(value).__name__}")
+        return
+    if ann is bool:
+        if not isinstance(value, bool):
+            problems.append(f"'{path}' must be of type bool, got {type(value).__name__}")
+        return
+    if ann in (int, float):
+        wrong = isinstance(value, bool) or not isinstance(value, int | float)
+        if wrong or (ann is int and isinstance(value, float)):
+            problems.append(f"'{path}' must be of type {ann.__name__}, got {type(value).__name__}")
+        return
+    if _is_model_base(ann):
+        if not isinstance(value, dict):
+            problems.append(f"'{path}' must be an object")
+            return
+        _check_model_base(ann, value, path, problems)

@@ -9,6 +9,7 @@ exist, ``systemData``, long-running operations that really need polling, paging 
 from __future__ import annotations
 
 import base64
+import math
 import time
 import urllib.parse
 import uuid
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 
 from sandbox.arm.core import contract
 from sandbox.arm.core.errors import ArmError, invalid, not_found, rg_not_found
-from sandbox.arm.core.ids import ArmPath, key
+from sandbox.arm.core.ids import ArmPath
 from sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
 from sandbox.arm.core.store import Store
 from sandbox.config import SandboxConfig
@@ -180,7 +181,7 @@ class Engine:
             op = self.store.get_operation(op_id) or {}
             op.update(status="Failed" if error else "Succeeded", endTime=now_iso())
             if error:
-                op["error"] = {"code": error.code, "message": error.message}
+                op["error"] = error.body()["error"]
             self.store.put_operation(op_id, op)
         return doc, meta
 
@@ -244,6 +245,10 @@ class Engine:
         rtype = self.type_of(p.full_type)
         if self.contract_check and rtype.rest_model is not None:
             contract.check(rtype.rest_model, req.body or {}, p.full_type)
+        if p.resource_group is not None and self.store.get(
+            f"/subscriptions/{p.subscription}/resourceGroups/{p.resource_group}"
+        ):
+            rtype.before_put(self, req)
         parent = self._check_parents(p)
         return self.put_resource(req, rtype, parent)
 
@@ -271,7 +276,7 @@ class Engine:
         meta["parent"] = p.parent_id
         meta["region"] = normalize_location(doc.get("location")) or (parent.meta.get("region") if parent else None) \
             or self.region_of_path(p)
-        status = 200 if existing else 201
+        status = 200 if existing else rtype.create_status
         headers: dict[str, str] = {}
         if rtype.lro_put:
             delay = self.lro_delay(p.full_type)
@@ -354,5 +359,7 @@ class Engine:
 
 
 def _retry_after(delay: float) -> str:
-    """Seconds for Retry-After: azure-core parses a float, so short sandbox delays stay short."""
-    return f"{max(0.05, min(delay, 1.0)):.2f}"
+    """Whole seconds for Retry-After, as ARM sends: generated clients (azure-mgmt-resource-deployments)
+    deserialize the header of the initial response as an int and fail on "0.30". "0" would make
+    azure-core fall back to the client's polling_interval (30 s by default), so at least 1."""
+    return str(max(1, min(math.ceil(delay), 5)))

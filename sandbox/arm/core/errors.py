@@ -6,15 +6,20 @@ from __future__ import annotations
 class ArmError(Exception):
     """Raised anywhere in the emulator; the app turns it into an ARM error response."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 details: list[dict] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.details = details  # ARM's error.details[] (e.g. DeploymentFailed lists the failing resources)
 
     def body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
+        error: dict = {"code": self.code, "message": self.message}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
 
 
 def not_found(resource_id: str, kind: str = "resource") -> ArmError:

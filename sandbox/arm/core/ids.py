@@ -80,6 +80,9 @@ def parse(path: str, method: str) -> ArmPath:
         rest = rest[2:]
         if not rest:
             return ArmPath("resource_group", sub, rg, "Microsoft.Resources", ("resourceGroups",), (rg,))
+    if rest[0].lower() == "deployments":
+        # ARM's legacy short form (deployment operations use it): .../resourcegroups/{rg}/deployments/...
+        rest = ["providers", "Microsoft.Resources", *rest]
     if rest[0].lower() != "providers" or len(rest) < 2:
         raise ArmError(404, "InvalidResourceNamespace", f"The path '{path}' is not an ARM resource path.")
     ns = rest[1]

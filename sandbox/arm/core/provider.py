@@ -62,8 +62,13 @@ class ResourceType:
     lro_delete: bool = False
     location_required: bool | None = None  # None: required for top-level resources only
     rest_model: Any = None  # SDK REST model class for the contract check (optional)
+    create_status: int = 201  # some RPs answer a creating PUT with 200 (workspace connections)
     # POST actions on a resource: name (case-insensitive) -> handler(engine, req, doc, meta) -> Reply
     actions: dict[str, Callable[..., Reply]] = {}
+
+    def before_put(self, engine: Engine, req: Request) -> None:
+        """Called before a PUT's parents are checked: an RP that creates a missing parent on its
+        own (an asset version PUT creates its container) does it here."""
 
     def build(self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None) -> tuple[dict, dict]:
         """The document to store for a PUT, and the private meta. Raise ArmError to refuse."""

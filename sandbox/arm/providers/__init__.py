@@ -1,6 +1,7 @@
 """Resource providers of the ARM emulator, one folder each (moto's layout).
 
-Each provider package exposes ``PROVIDER`` (a :class:`sandbox.arm.core.provider.Provider`).
+Each provider package exposes ``PROVIDER`` (a :class:`sandbox.arm.core.provider.Provider`), or
+``PROVIDERS`` (a list) when one small folder holds several namespaces (``misc``).
 """
 
 from __future__ import annotations
@@ -27,5 +28,5 @@ def load_providers() -> list[Provider]:
             if exc.name and name.startswith(exc.name):
                 continue  # that provider is not written yet
             raise
-        found.append(module.PROVIDER)
+        found.extend(module.PROVIDERS if hasattr(module, "PROVIDERS") else [module.PROVIDER])
     return found

@@ -1,15 +1,19 @@
-"""Microsoft.Resources resource types."""
+"""Microsoft.Resources resource types: resource groups here; deployments in deployments.py."""
 
 from __future__ import annotations
 
 from sandbox.arm.core.provider import Existing, Provider, Request, ResourceType
+from sandbox.arm.providers.resources.deployments import DeploymentOperationType, DeploymentType
+from sandbox.arm.providers.resources.deployments import provider_path as deployments_provider_path
 
 
 class ResourceGroupType(ResourceType):
     type_name = "Microsoft.Resources/resourceGroups"
     location_required = True
 
-    def build(self, engine, req: Request, existing: Existing | None, parent: Existing | None) -> tuple[dict, dict]:
+    def build(
+        self, engine, req: Request, existing: Existing | None, parent: Existing | None
+    ) -> tuple[dict, dict]:
         body = req.body if isinstance(req.body, dict) else {}
         doc = {
             "location": body.get("location") or (existing.doc.get("location") if existing else None),
@@ -26,4 +30,8 @@ class ResourceGroupType(ResourceType):
         return view
 
 
-PROVIDER = Provider(namespace="Microsoft.Resources", resource_types=[ResourceGroupType()])
+PROVIDER = Provider(
+    namespace="Microsoft.Resources",
+    resource_types=[ResourceGroupType(), DeploymentType(), DeploymentOperationType()],
+    provider_path=deployments_provider_path,
+)

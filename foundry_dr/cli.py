@@ -1,0 +1,214 @@
+"""The ``foundry-dr`` command line (DESIGN.md section 7: a stable contract scripts depend on).
+
+Thin by design: validate input, then hand over to the runbook's Prefect flow. Every bad
+input is reported before anything runs (exit 2); runbooks are imported lazily so that
+``plan validate`` stays fast and works even when the flows' dependencies are broken.
+Extra command groups (``sandbox``) are plugins found through entry points, so product
+code never imports the sandbox package.
+"""
+
+import importlib
+import json
+import os
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from foundry_dr.errors import PlanError, RunbookRejected
+from foundry_dr.exit_codes import ExitCode
+from foundry_dr.plan import Plan, apply_overrides, load_plan, plan_json_schema
+from foundry_dr.secrets_scan import redact
+
+# Runbook name -> "module:function" of its flow, imported only when that runbook runs.
+# Each flow is called as flow(plan=Plan, approve=bool, dry_run=bool).
+RUNBOOKS: dict[str, str] = {
+    "provision-secondary": "flows.provision_secondary:provision_secondary",
+    "replicate-artifacts": "flows.replicate_artifacts:replicate_artifacts",
+    "recreate-deployments": "flows.recreate_deployments:recreate_deployments",
+    "cut-over": "flows.cut_over:cut_over",
+    "fail-back": "flows.fail_back:fail_back",
+    "dr-drill": "flows.dr_drill:dr_drill",
+}
+
+PLUGIN_GROUP = "foundry_dr.cli"
+
+app = typer.Typer(
+    name="foundry-dr",
+    help=(
+        "Disaster-recovery runbooks for Azure AI Foundry hub projects, as Prefect flows.\n\n"
+        "Exit codes: 0 done, 1 runbook failed or not implemented, 2 bad input, "
+        "3 rejected or timed out at approval."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+plan_app = typer.Typer(help="Validate a DR plan, or print its JSON schema.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+PlanOption = Annotated[
+    Path, typer.Option("--plan", "-p", help="The DR plan (YAML).", show_default=False, metavar="PLAN")
+]
+ApproveOption = Annotated[
+    bool,
+    typer.Option("--approve", help="Pre-approve this run's approval gates (recorded in the report)."),
+]
+
+
+def _exit(code: ExitCode, lines: list[str] | tuple[str, ...] = ()) -> NoReturn:
+    for line in lines:
+        typer.echo(line, err=True)
+    raise typer.Exit(int(code))
+
+
+def _plan_problems(error: PlanError) -> list[str]:
+    """The lines printed for a bad plan: a header naming the file, then ``path: message`` each."""
+    if error.source is None:
+        return error.problems
+    count = len(error.problems)
+    return [f"{error.source}: {count} problem{'s' if count != 1 else ''}", *error.problems]
+
+
+def _load(plan_path: Path, overrides: list[str] | None = None) -> Plan:
+    """The validated plan with ``--set`` overrides applied, or exit 2 listing every problem."""
+    try:
+        plan = load_plan(plan_path)
+        return apply_overrides(plan, overrides) if overrides else plan
+    except PlanError as exc:
+        _exit(ExitCode.BAD_INPUT, _plan_problems(exc))
+
+
+@app.callback()
+def main() -> None:
+    """Disaster-recovery runbooks for Azure AI Foundry hub projects."""
+
+
+@plan_app.command("validate")
+def plan_validate(
+    plan: Annotated[Path, typer.Argument(help="The DR plan (YAML).", show_default=False, metavar="PLAN")],
+) -> None:
+    """Validate a plan: exit 0 with a one-line summary, or exit 2 listing every problem."""
+    typer.echo(f"ok: {_load(plan).summary()}")
+
+
+@plan_app.command("schema")
+def plan_schema() -> None:
+    """Print the plan's JSON schema (for editors and CI linting)."""
+    typer.echo(json.dumps(plan_json_schema(), indent=2))
+
+
+@app.command("run")
+def run(
+    runbook: Annotated[
+        str, typer.Argument(help=f"One of: {', '.join(RUNBOOKS)}.", metavar="RUNBOOK", show_default=False)
+    ],
+    plan: PlanOption,
+    approve: ApproveOption = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compute and report the plan of changes; change nothing.")
+    ] = False,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Override a plan value for this run: dotted path, YAML value (repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """Run a runbook as a Prefect flow (PREFECT_API_URL if set, else an embedded server)."""
+    if runbook not in RUNBOOKS:
+        _exit(ExitCode.BAD_INPUT, [f"unknown runbook {runbook!r}; expected one of: {', '.join(RUNBOOKS)}"])
+    _run_runbook(runbook, _load(plan, overrides), approve=approve, dry_run=dry_run)
+
+
+@app.command("drill")
+def drill(plan: PlanOption, approve: ApproveOption = False) -> None:
+    """Run a DR drill (the dr-drill runbook): test failover, measure RTO/RPO, clean up."""
+    _run_runbook("dr-drill", _load(plan), approve=approve, dry_run=False)
+
+
+@app.command("status")
+def status(
+    plan: PlanOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Active region, last checkpoint, RPO now, drift (not implemented yet)."""
+    _load(plan)
+    _exit(ExitCode.FAILED, ["not implemented yet: status (foundry_dr/status.py)"])
+
+
+def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool) -> None:
+    """Import the runbook's flow and call it, mapping its outcome to an exit code."""
+    module_name, function_name = RUNBOOKS[name].split(":")
+    module_file = module_name.replace(".", "/") + ".py"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            _exit(ExitCode.FAILED, [f"not implemented yet: runbook {name} ({module_file})"])
+        _exit(ExitCode.FAILED, [f"runbook {name}: cannot import {module_name}: {exc}"])
+    flow = getattr(module, function_name, None)
+    if flow is None:
+        _exit(
+            ExitCode.FAILED, [f"not implemented yet: runbook {name} ({module_file} has no {function_name})"]
+        )
+
+    api = os.environ.get("PREFECT_API_URL")
+    where = f"Prefect API {api}" if api else "an embedded Prefect server (PREFECT_API_URL is not set)"
+    mode = " (dry run)" if dry_run else ""
+    typer.echo(f"running {name}{mode} for plan {plan.name} on {where}", err=True)
+    try:
+        result: Any = flow(plan=plan, approve=approve, dry_run=dry_run)
+    except RunbookRejected as exc:
+        _exit(ExitCode.REJECTED, [f"{name}: {redact(str(exc))}"])
+    except PlanError as exc:
+        _exit(ExitCode.BAD_INPUT, _plan_problems(exc))
+    except Exception as exc:  # a runbook failure of any kind is exit 1, with its message
+        _exit(ExitCode.FAILED, [f"{name} failed: {type(exc).__name__}: {redact(str(exc))}"])
+    is_failed = getattr(result, "is_failed", None)
+    if callable(is_failed) and is_failed():  # a flow called with return_state=True
+        _exit(ExitCode.FAILED, [f"{name} failed: {redact(str(result))}"])
+    if isinstance(result, str) and result:
+        typer.echo(result)
+    typer.echo(f"{name}{mode}: done", err=True)
+
+
+# --- plugins ---------------------------------------------------------------------------------
+
+
+def register_plugins(target: typer.Typer, group: str = PLUGIN_GROUP) -> None:
+    """Add the typer sub-apps declared in entry points ``group`` (e.g. ``sandbox``).
+
+    A plugin that fails to load must not break the product's own commands: it becomes a
+    command that explains the failure when (and only when) someone calls it.
+    """
+    taken = {"plan", "run", "drill", "status"}
+    for ep in entry_points(group=group):
+        if ep.name in taken:
+            continue  # product commands always win
+        try:
+            sub_app = ep.load()
+            if not isinstance(sub_app, typer.Typer):
+                raise TypeError(f"{ep.value} is a {type(sub_app).__name__}, not a typer.Typer")
+        except Exception as exc:  # any import-time failure of a plugin
+            _add_unavailable(target, ep.name, ep.value, f"{type(exc).__name__}: {exc}")
+        else:
+            target.add_typer(sub_app, name=ep.name)
+        taken.add(ep.name)
+
+
+def _add_unavailable(target: typer.Typer, name: str, value: str, reason: str) -> None:
+    @target.command(
+        name,
+        help=f"Unavailable: plugin {value} failed to load.",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
+    def unavailable(ctx: typer.Context) -> None:
+        typer.echo(f"foundry-dr {name}: unavailable: cannot load plugin {value}: {reason}", err=True)
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+register_plugins(app)

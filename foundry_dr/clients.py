@@ -1,0 +1,291 @@
+"""One factory for every Azure client the tasks use, built from the plan's cloud.
+
+The same code path serves Azure and the local sandbox: only endpoints, credential and CA
+bundle differ. For the sandbox, the factory reads the sandbox's ``env.json`` (written by
+``foundry-dr sandbox up``); it never imports the sandbox package.
+
+Clients are cached per factory (one factory per flow run), so a runbook does not rebuild
+pipelines, token caches and connection pools per call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+    from azure.core.credentials import TokenCredential
+    from azure.keyvault.secrets import SecretClient
+    from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+    from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.storage.blob import BlobServiceClient
+
+    from foundry_dr.plan import Plan
+
+Side = Literal["primary", "secondary"]
+
+SANDBOX_ENV_VARIABLE = "FOUNDRY_DR_SANDBOX_ENV"
+SANDBOX_DIR_VARIABLE = "FOUNDRY_DR_SANDBOX_DIR"
+
+# One retry policy for every client. azure-core's RetryPolicy retries 408/429/500/502/503/504
+# and connection errors, and waits for Retry-After when the service sends it.
+RETRY_KWARGS: dict[str, Any] = {
+    "retry_total": 6,
+    "retry_connect": 3,
+    "retry_read": 3,
+    "retry_status": 6,
+    "retry_backoff_factor": 0.4,
+    "retry_backoff_max": 20,
+}
+
+
+@dataclass(frozen=True)
+class CloudEndpoints:
+    """Endpoints of one Azure cloud (public values from the Azure SDK documentation)."""
+
+    name: str
+    resource_manager: str
+    authority_host: str
+    storage_suffix: str
+    keyvault_suffix: str
+
+    @property
+    def arm_scope(self) -> str:
+        return self.resource_manager.rstrip("/") + "/.default"
+
+
+AZURE_CLOUDS: dict[str, CloudEndpoints] = {
+    "AzureCloud": CloudEndpoints(
+        "AzureCloud", "https://management.azure.com/", "login.microsoftonline.com", "core.windows.net", "vault.azure.net"
+    ),
+    "AzureUSGovernment": CloudEndpoints(
+        "AzureUSGovernment",
+        "https://management.usgovcloudapi.net/",
+        "login.microsoftonline.us",
+        "core.usgovcloudapi.net",
+        "vault.usgovcloudapi.net",
+    ),
+    "AzureChinaCloud": CloudEndpoints(
+        "AzureChinaCloud",
+        "https://management.chinacloudapi.cn/",
+        "login.chinacloudapi.cn",
+        "core.chinacloudapi.cn",
+        "vault.azure.cn",
+    ),
+}
+
+
+class SandboxNotRunning(RuntimeError):
+    """The plan targets the sandbox but no sandbox environment file was found."""
+
+
+def sandbox_env_path() -> Path:
+    """Where the sandbox's env.json is: $FOUNDRY_DR_SANDBOX_ENV, else <sandbox dir>/env.json."""
+    explicit = os.environ.get(SANDBOX_ENV_VARIABLE)
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(SANDBOX_DIR_VARIABLE) or ".sandbox").resolve() / "env.json"
+
+
+def load_sandbox_env(path: Path | None = None) -> dict:
+    env_file = path or sandbox_env_path()
+    if not env_file.is_file():
+        raise SandboxNotRunning(
+            f"the plan's cloud is 'sandbox' but {env_file} does not exist: start it with "
+            "`foundry-dr sandbox up --detach` (or set FOUNDRY_DR_SANDBOX_DIR)"
+        )
+    return json.loads(env_file.read_text())
+
+
+class ClientFactory:
+    """Builds (once) and caches the Azure clients for a plan."""
+
+    def __init__(self, plan: Plan, credential: TokenCredential | None = None, sandbox_env: dict | None = None) -> None:
+        self.plan = plan
+        self._lock = threading.RLock()
+        self._cache: dict[tuple, Any] = {}
+        self._explicit_credential = credential
+        self.is_sandbox = plan.cloud == "sandbox"
+        self._sandbox_env = sandbox_env
+        if not self.is_sandbox and plan.cloud not in AZURE_CLOUDS:
+            raise ValueError(f"cloud: unknown cloud {plan.cloud!r}; expected one of {sorted(AZURE_CLOUDS)} or sandbox")
+
+    # ---- environment -----------------------------------------------------------------------
+    @cached_property
+    def sandbox_env(self) -> dict:
+        return self._sandbox_env if self._sandbox_env is not None else load_sandbox_env()
+
+    @property
+    def arm_endpoint(self) -> str:
+        return self.sandbox_env["arm_endpoint"] if self.is_sandbox else AZURE_CLOUDS[self.plan.cloud].resource_manager
+
+    @property
+    def arm_scope(self) -> str:
+        return "https://management.azure.com/.default" if self.is_sandbox else AZURE_CLOUDS[self.plan.cloud].arm_scope
+
+    def _transport_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(RETRY_KWARGS)
+        if self.is_sandbox:
+            kwargs["connection_verify"] = self.sandbox_env["ca_bundle"]
+        return kwargs
+
+    def _cached(self, key: tuple, build: Any) -> Any:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]
+
+    # ---- credential ------------------------------------------------------------------------
+    @property
+    def credential(self) -> TokenCredential:
+        """DefaultAzureCredential for Azure clouds; a client-secret credential against the sandbox's
+        own token endpoint for the sandbox (still azure-identity, still a real token flow)."""
+
+        def build() -> TokenCredential:
+            if self._explicit_credential is not None:
+                return self._explicit_credential
+            if self.is_sandbox:
+                from azure.identity import ClientSecretCredential
+
+                c = self.sandbox_env["credential"]
+                return ClientSecretCredential(
+                    c["tenant_id"],
+                    c["client_id"],
+                    c["client_secret"],
+                    authority=c["authority"],
+                    disable_instance_discovery=True,
+                    connection_verify=self.sandbox_env["ca_bundle"],
+                )
+            from azure.identity import DefaultAzureCredential
+
+            return DefaultAzureCredential(authority=AZURE_CLOUDS[self.plan.cloud].authority_host)
+
+        return self._cached(("credential",), build)
+
+    # ---- clients ---------------------------------------------------------------------------
+    def _side(self, side: Side) -> Any:
+        return self.plan.primary if side == "primary" else self.plan.secondary
+
+    def ml_client(self, side: Side, workspace: str | None = None) -> MLClient:
+        """MLClient for the side's hub (``workspace`` None) or one of its projects."""
+        s = self._side(side)
+        name = workspace or s.hub
+
+        def build() -> MLClient:
+            from azure.ai.ml import MLClient
+
+            kwargs = self._transport_kwargs()
+            if self.is_sandbox:
+                kwargs["cloud"] = self.sandbox_env["cloud_name"]
+                kwargs["cloud_metadata"] = self.sandbox_env["cloud_metadata"]
+            else:
+                kwargs["cloud"] = self.plan.cloud
+            return MLClient(
+                self.credential,
+                s.subscription_id,
+                s.resource_group,
+                name,
+                show_progress=False,
+                enable_telemetry=False,
+                **kwargs,
+            )
+
+        return self._cached(("ml", side, name.lower()), build)
+
+    def _mgmt_kwargs(self) -> dict[str, Any]:
+        return {"base_url": self.arm_endpoint, "credential_scopes": [self.arm_scope], **self._transport_kwargs()}
+
+    def resource_client(self, subscription_id: str) -> ResourceManagementClient:
+        def build() -> ResourceManagementClient:
+            from azure.mgmt.resource.resources import ResourceManagementClient
+
+            return ResourceManagementClient(self.credential, subscription_id, **self._mgmt_kwargs())
+
+        return self._cached(("resources", subscription_id), build)
+
+    def deployments_client(self, subscription_id: str) -> DeploymentsMgmtClient:
+        def build() -> DeploymentsMgmtClient:
+            from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+
+            return DeploymentsMgmtClient(self.credential, subscription_id, **self._mgmt_kwargs())
+
+        return self._cached(("deployments", subscription_id), build)
+
+    def registry_client(self, subscription_id: str) -> ContainerRegistryManagementClient:
+        def build() -> ContainerRegistryManagementClient:
+            from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+
+            return ContainerRegistryManagementClient(self.credential, subscription_id, **self._mgmt_kwargs())
+
+        return self._cached(("registry", subscription_id), build)
+
+    def blob_account_url(self, account: str) -> str:
+        if self.is_sandbox:
+            accounts = self.sandbox_env["storage_accounts"]
+            if account not in accounts:
+                raise ValueError(f"storage account {account!r} is not one of the sandbox's accounts {sorted(accounts)}")
+            return accounts[account]["blob_endpoint"]
+        return f"https://{account}.blob.{AZURE_CLOUDS[self.plan.cloud].storage_suffix}"
+
+    def blob_service(self, account: str, max_connections: int = 64) -> BlobServiceClient:
+        """Blob client of an account. Azure: Entra ID (needs Storage Blob Data roles). Sandbox:
+        Azurite accepts no Entra tokens, so its generated account key is used (never logged)."""
+
+        def build() -> BlobServiceClient:
+            import requests
+            from azure.core.pipeline.transport import RequestsTransport
+
+            account_url = self.blob_account_url(account)  # refuses unknown sandbox accounts first
+            from azure.storage.blob import BlobServiceClient
+
+            # a pool as wide as the copy concurrency, or threads queue for connections
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max_connections)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            kwargs = self._transport_kwargs()
+            kwargs.pop("connection_verify", None)  # the sandbox's blob endpoint is plain http
+            if self.is_sandbox:
+                key = self.sandbox_env["storage_accounts"][account]["key"]
+                credential: Any = {"account_name": account, "account_key": key}
+            else:
+                credential = self.credential
+            return BlobServiceClient(
+                account_url,
+                credential=credential,
+                transport=RequestsTransport(session=session, session_owner=True),
+                **kwargs,
+            )
+
+        return self._cached(("blob", account), build)
+
+    def secret_client(self, vault_name: str) -> SecretClient:
+        def build() -> SecretClient:
+            from azure.keyvault.secrets import SecretClient
+
+            if self.is_sandbox:
+                url = self.sandbox_env["keyvault_uri"]
+                return SecretClient(url, self.credential, verify_challenge_resource=False, **self._transport_kwargs())
+            url = f"https://{vault_name}.{AZURE_CLOUDS[self.plan.cloud].keyvault_suffix}/"
+            return SecretClient(url, self.credential, **self._transport_kwargs())
+
+        return self._cached(("secrets", vault_name), build)
+
+    def close(self) -> None:
+        """Close every cached client (their connection pools)."""
+        with self._lock:
+            for client in self._cache.values():
+                closer = getattr(client, "close", None)
+                if callable(closer):
+                    try:
+                        closer()
+                    except Exception:  # noqa: BLE001 - closing is best effort
+                        pass
+            self._cache.clear()

@@ -1,0 +1,20 @@
+"""Process exit codes of the ``foundry-dr`` CLI (DESIGN.md section 7; scripts depend on them)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Stable exit codes: scripts and alerts branch on these, so never renumber them."""
+
+    OK = 0  # done
+    FAILED = 1  # runbook failed, or not implemented yet
+    BAD_INPUT = 2  # bad plan, unknown runbook, malformed --set
+    REJECTED = 3  # rejected or timed out at an approval gate
+
+
+OK = ExitCode.OK
+FAILED = ExitCode.FAILED
+BAD_INPUT = ExitCode.BAD_INPUT
+REJECTED = ExitCode.REJECTED

@@ -1,0 +1,167 @@
+"""Computes and the location usages/quotas they count against.
+
+A DR drill recreates clusters in the secondary region, where quota is what most often fails in
+real life; so a compute PUT counts dedicated cores per VM family in the workspace's region
+(``maxNodeCount x cores`` for clusters, one node for instances) against a limit set through the
+``quotas`` setting (``{"eastus": {"standardDSv2Family": 100}}``, default 100 per family).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sandbox.arm.core.engine import now_iso
+from sandbox.arm.core.errors import ArmError
+from sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
+from sandbox.arm.providers.machinelearningservices import responses
+from sandbox.arm.providers.machinelearningservices.common import WORKSPACES, body_of, props_of, region_of
+
+if TYPE_CHECKING:
+    from sandbox.arm.core.engine import Engine
+
+COMPUTES = f"{WORKSPACES}/computes"
+DEFAULT_LIMIT = 100
+
+# vmSize (lower case) -> (quota family, vCPUs); a few common sizes, as listed by vmSizes
+VM_SIZES: dict[str, tuple[str, int]] = {
+    **{f"standard_ds{n}_v2": ("standardDSv2Family", c) for n, c in ((1, 1), (2, 2), (3, 4), (4, 8), (5, 16))},
+    **{f"standard_ds{n}_v2": ("standardDSv2Family", c) for n, c in ((11, 2), (12, 4), (13, 8), (14, 16))},
+    **{f"standard_d{c}s_v3": ("standardDSv3Family", c) for c in (2, 4, 8, 16, 32, 64)},
+    **{f"standard_d{c}_v3": ("standardDv3Family", c) for c in (2, 4, 8, 16, 32, 64)},
+    **{f"standard_e{c}s_v3": ("standardESv3Family", c) for c in (2, 4, 8, 16, 32, 64)},
+    **{f"standard_f{c}s_v2": ("standardFSv2Family", c) for c in (2, 4, 8, 16, 32, 72)},
+    "standard_nc6s_v3": ("standardNCSv3Family", 6),
+    "standard_nc12s_v3": ("standardNCSv3Family", 12),
+    "standard_nc24s_v3": ("standardNCSv3Family", 24),
+    "standard_nc24ads_a100_v4": ("standardNCADSA100v4Family", 24),
+    "standard_nc48ads_a100_v4": ("standardNCADSA100v4Family", 48),
+    "standard_nd96asr_v4": ("standardNDASv4_A100Family", 96),
+}
+FAMILIES = sorted({f for f, _ in VM_SIZES.values()})
+
+
+def family_of(vm_size: str | None) -> tuple[str, int]:
+    """Quota family and vCPUs of a VM size; unknown sizes count as 4 cores of their own family."""
+    size = (vm_size or "STANDARD_DS3_V2").lower()
+    if size in VM_SIZES:
+        return VM_SIZES[size]
+    return ("standardOtherFamily", 4)
+
+
+def cores_of(doc: dict) -> tuple[str, int]:
+    props = doc.get("properties", {})
+    inner = props.get("properties") or {}
+    family, cores = family_of(inner.get("vmSize"))
+    if props.get("computeType") == "AmlCompute":
+        nodes = int((inner.get("scaleSettings") or {}).get("maxNodeCount") or 0)
+    elif props.get("computeType") == "ComputeInstance":
+        nodes = 1
+    else:
+        nodes = 0  # attached computes use no workspace quota
+    return family, cores * nodes
+
+
+def limit_of(engine: Engine, region: str, family: str) -> int:
+    quotas = engine.store.get_setting("quotas", {}) or {}
+    per_region = quotas.get(region) or {}
+    return int(per_region.get(family, per_region.get("*", quotas.get("*", DEFAULT_LIMIT))))
+
+
+def usage_by_family(engine: Engine, sub: str, region: str, skip_id: str | None = None) -> dict[str, int]:
+    used: dict[str, int] = {}
+    for doc, meta in engine.store.by_type(COMPUTES, f"/subscriptions/{sub}"):
+        if meta.get("region") != region or (skip_id and doc["id"].lower() == skip_id.lower()):
+            continue
+        family, cores = cores_of(doc)
+        used[family] = used.get(family, 0) + cores
+    return used
+
+
+class ComputeType(ResourceType):
+    type_name = COMPUTES
+    lro_put = True
+    # No contract check: azure-ai-ml 1.35.2 sends ComputeInstance fields (enableRootAccess,
+    # releaseQuotaOnStop, enableOSPatching) that its own ComputeResource model does not declare.
+    rest_model = None
+
+    def build(
+        self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
+    ) -> tuple[dict, dict]:
+        body = body_of(req)
+        given = props_of(body)
+        region = region_of(engine, workspace_id_of_compute(req.path.resource_id))
+        created = existing.doc["properties"].get("createdOn") if existing else now_iso()
+        props = responses.compute_properties(given, region, created, now_iso())
+        doc = {k: body[k] for k in ("tags", "identity", "sku") if k in body}
+        doc["location"] = (body.get("location") or region).replace(" ", "").lower()
+        doc["properties"] = props
+        family, wanted = cores_of(doc)
+        if wanted:
+            sub = req.path.subscription
+            used = usage_by_family(engine, sub, region, skip_id=req.path.resource_id).get(family, 0)
+            limit = limit_of(engine, region, family)
+            if used + wanted > limit:
+                raise ArmError(
+                    400,
+                    "QuotaExceeded",
+                    f"Operation could not be completed as it results in exceeding approved {family} Cores "
+                    f"quota. Additional details - Deployment Model: Resource Manager, Location: {region}, "
+                    f"Current Limit: {limit}, Current Usage: {used}, Additional Required: {wanted}, "
+                    f"(Minimum) New Limit Required: {used + wanted}. Submit a request for Quota increase "
+                    f"for the subscription '{sub}'.",
+                )
+        return doc, dict(existing.meta) if existing else {}
+
+
+def workspace_id_of_compute(resource_id: str) -> str:
+    return resource_id.rsplit("/computes/", 1)[0]
+
+
+def provider_path(engine: Engine, req: Request) -> Reply:
+    """``locations/{loc}/usages``, ``locations/{loc}/quotas`` and ``locations/{loc}/vmSizes``."""
+    rest = [s.lower() for s in req.path.rest]
+    if len(rest) == 3 and rest[0] == "locations":
+        region = rest[1].replace(" ", "")
+        sub = req.path.subscription
+        if rest[2] in ("usages", "quotas"):
+            used = usage_by_family(engine, sub, region)
+            families = sorted(
+                set(FAMILIES)
+                | set(used)
+                | set((engine.store.get_setting("quotas", {}) or {}).get(region, {})) - {"*"}
+            )
+            values = [
+                responses.usage(sub, region, f, used.get(f, 0), limit_of(engine, region, f), rest[2])
+                for f in families
+            ]
+            if rest[2] == "usages":
+                total = sum(used.values())
+                values.insert(
+                    0,
+                    responses.usage(
+                        sub, region, "cores", total, limit_of(engine, region, "cores") * 4, "usages"
+                    ),
+                )
+            return Reply(200, engine._page(req, values))
+        if rest[2] == "vmsizes":
+            return Reply(
+                200,
+                {
+                    "value": [
+                        {
+                            "name": size.upper().replace("STANDARD_", "Standard_"),
+                            "family": fam,
+                            "vCPUs": cores,
+                            "gpus": 0,
+                            "osVhdSizeMB": 1047552,
+                            "maxResourceVolumeMB": cores * 7168,
+                            "memoryGB": cores * 3.5,
+                            "lowPriorityCapable": True,
+                            "premiumIO": True,
+                            "supportedComputeTypes": ["AmlCompute", "ComputeInstance"],
+                        }
+                        for size, (fam, cores) in VM_SIZES.items()
+                    ]
+                },
+            )
+    raise ArmError(404, "InvalidResourceType", f"The path '{req.raw_path}' is not supported by the sandbox.")

@@ -1,0 +1,147 @@
+"""Jobs (whose status moves over time) and schedules.
+
+A job runs Starting -> Running -> Completed over ``jobs_run_seconds`` (setting, default 5 s),
+computed from its creation time on each read, so no background task is needed. A job whose
+``properties.properties`` carries ``"sandbox.hold": "Running"`` stays Running until canceled
+(the seed uses it for "jobs in flight" during a drill); ``"sandbox.outcome": "Failed"`` makes
+it end Failed. ``cancel`` answers 202 + Location; the job shows CancelRequested, then Canceled.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import TYPE_CHECKING
+
+from sandbox.arm.core.errors import conflict
+from sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
+from sandbox.arm.providers.machinelearningservices import responses
+from sandbox.arm.providers.machinelearningservices.common import (
+    WORKSPACES,
+    bad_request,
+    body_of,
+    filter_archived,
+    props_of,
+    region_of,
+    workspace_id_of,
+)
+from sandbox.arm.providers.machinelearningservices.endpoints import accepted
+from sandbox.arm.providers.machinelearningservices.models import _rest_model
+
+if TYPE_CHECKING:
+    from sandbox.arm.core.engine import Engine
+
+JOBS = f"{WORKSPACES}/jobs"
+SCHEDULES = f"{WORKSPACES}/schedules"
+DEFAULT_RUN_SECONDS = 5.0
+CANCEL_SECONDS = 1.0
+TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding", "Paused"}
+
+
+def job_status(engine: Engine, doc: dict, meta: dict) -> str:
+    now = time.time()
+    if meta.get("cancel_at") is not None:
+        return "Canceled" if now - meta["cancel_at"] >= CANCEL_SECONDS else "CancelRequested"
+    if meta.get("final"):
+        return meta["final"]
+    user_props = doc.get("properties", {}).get("properties") or {}
+    elapsed = now - meta.get("created_at", now)
+    run = float(engine.store.get_setting("jobs_run_seconds", DEFAULT_RUN_SECONDS))
+    if elapsed < min(0.2 * run, 1.0):
+        return "Starting"
+    if str(user_props.get("sandbox.hold", "")).lower() == "running" or elapsed < run:
+        return "Running"
+    return str(user_props.get("sandbox.outcome") or "Completed")
+
+
+class JobType(ResourceType):
+    type_name = JOBS
+    rest_model = _rest_model("JobBase")
+
+    def build(
+        self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
+    ) -> tuple[dict, dict]:
+        given = props_of(body_of(req))
+        given.pop("status", None)
+        given.pop("services", None)
+        if existing:
+            before = existing.doc.get("properties", {})
+            # a job is immutable once submitted, except its description, tags and archive flag
+            for k in ("jobType", "command", "environmentId", "computeId"):
+                if k in given and given[k] != before.get(k):
+                    raise conflict(f"Job '{req.path.names[-1]}' already exists; its {k} cannot change.")
+            merged = copy.deepcopy(before)
+            merged.update(
+                {
+                    k: v
+                    for k, v in given.items()
+                    if k in ("description", "tags", "isArchived", "displayName", "properties")
+                }
+            )
+            return {"properties": merged}, dict(existing.meta)
+        if not given.get("jobType"):
+            raise bad_request("properties.jobType is required.", "UserError")
+        return {"properties": given}, {"created_at": time.time()}
+
+    def view(self, engine: Engine, doc: dict, meta: dict) -> dict:
+        view = copy.deepcopy(doc)
+        region = meta.get("region") or region_of(engine, workspace_id_of(doc["id"]))
+        status = job_status(engine, doc, meta)
+        view["properties"] = responses.job_properties(
+            doc.get("properties", {}), doc["id"], doc["name"], region, status
+        )
+        view["properties"]["provisioningState"] = "Succeeded"
+        return view
+
+    def list_filter(
+        self, engine: Engine, req: Request, items: list[tuple[dict, dict]]
+    ) -> list[tuple[dict, dict]]:
+        items = filter_archived(req, items)
+        job_type = req.query.get("jobType")
+        if job_type:
+            items = [
+                (d, m)
+                for d, m in items
+                if str(d["properties"].get("jobType", "")).lower() == job_type.lower()
+            ]
+        return list(reversed(items))  # the RP lists newest first
+
+
+def _cancel(engine: Engine, req: Request, doc: dict, meta: dict) -> Reply:
+    status = job_status(engine, doc, meta)
+    if status in TERMINAL:
+        raise conflict(f"Job '{doc['name']}' is already {status}; it cannot be canceled.")
+    if meta.get("cancel_at") is None:
+        meta["cancel_at"] = time.time()
+        engine.store.put(doc["id"], meta["parent"], doc["type"], doc, meta)
+    return accepted(engine, req, doc, meta)
+
+
+JobType.actions = {"cancel": _cancel}
+
+
+class ScheduleType(ResourceType):
+    type_name = SCHEDULES
+    lro_put = True
+    rest_model = _rest_model("Schedule")
+
+    def build(
+        self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
+    ) -> tuple[dict, dict]:
+        given = props_of(body_of(req))
+        given.pop("provisioningState", None)
+        trigger = given.get("trigger") or {}
+        if trigger.get("triggerType") not in ("Recurrence", "Cron"):
+            raise bad_request("properties.trigger.triggerType must be Recurrence or Cron.", "UserError")
+        if not isinstance(given.get("action"), dict):
+            raise bad_request("properties.action is required.", "UserError")
+        return {"properties": responses.schedule_properties(given)}, dict(existing.meta) if existing else {}
+
+    def list_filter(
+        self, engine: Engine, req: Request, items: list[tuple[dict, dict]]
+    ) -> list[tuple[dict, dict]]:
+        view = (req.query.get("listViewType") or "EnabledOnly").lower()
+        if view == "all":
+            return items
+        want = view == "enabledonly"
+        return [(d, m) for d, m in items if bool(d["properties"].get("isEnabled", True)) == want]

@@ -1,0 +1,399 @@
+"""Microsoft.MachineLearningServices: workspaces, assets, datastores and connections.
+
+Rules kept here are the RP's, as the runbooks meet them: a project names an existing hub in
+its region, a hub with projects cannot be deleted, asset versions are immutable (save the
+fields the RP lets change), a version PUT creates its container, secrets never come back
+from GET (only from ``listSecrets`` / ``listsecrets``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+from sandbox.arm.core.errors import conflict
+from sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
+from sandbox.arm.providers.machinelearningservices import responses
+from sandbox.arm.providers.machinelearningservices.common import (
+    NS,
+    WORKSPACES,
+    bad_request,
+    base_doc,
+    body_of,
+    filter_archived,
+    new_guid,
+    props_of,
+    put_child,
+    region_of,
+    same_id,
+    workspace_id_of,
+)
+
+if TYPE_CHECKING:
+    from sandbox.arm.core.engine import Engine
+
+KINDS = {"default": "Default", "hub": "Hub", "project": "Project", "featurestore": "FeatureStore"}
+DATASTORES = f"{WORKSPACES}/datastores"
+
+
+def _rest_model(name: str) -> type | None:
+    """The SDK's REST model class for a request body (contract check), if it can be imported."""
+    try:
+        from azure.ai.ml._restclient.arm_ml_service import models as rest
+    except ImportError:  # pragma: no cover - the sandbox runs with azure-ai-ml installed
+        return None
+    return getattr(rest, name, None)
+
+
+# ---- workspaces ---------------------------------------------------------------------------
+class WorkspaceType(ResourceType):
+    type_name = WORKSPACES
+    lro_put = True
+    rest_model = _rest_model("Workspace")
+
+    def build(
+        self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
+    ) -> tuple[dict, dict]:
+        body = body_of(req)
+        given = props_of(body)
+        kind = KINDS.get(
+            str(body.get("kind") or (existing.doc.get("kind") if existing else "Default")).lower()
+        )
+        if kind is None:
+            raise bad_request(
+                f"Workspace kind '{body.get('kind')}' is not supported.", "InvalidWorkspaceKind"
+            )
+        if existing and existing.doc.get("kind") != kind:
+            raise bad_request(
+                f"The kind of workspace '{req.path.names[-1]}' cannot change from "
+                f"'{existing.doc.get('kind')}' to '{kind}'."
+            )
+        doc = base_doc(body, existing)
+        doc["kind"] = kind
+        location = doc.get("location")
+        meta = dict(existing.meta) if existing else {"workspace_id": new_guid(), "principal_id": new_guid()}
+        if existing:
+            given = {**existing.doc.get("properties", {}), **given}
+        if kind == "Project":
+            hub_id = given.get("hubResourceId")
+            hub = engine.load(hub_id) if isinstance(hub_id, str) and hub_id else None
+            if hub is None or hub.doc.get("kind") != "Hub":
+                raise bad_request(
+                    f"A Project workspace needs properties.hubResourceId naming an existing Hub "
+                    f"workspace; '{hub_id}' is not one.",
+                    "InvalidHubResourceId",
+                )
+            if location and hub.doc.get("location") and location != hub.doc["location"]:
+                raise bad_request(
+                    f"A project must be in the region of its hub: the hub '{hub.doc['name']}' is in "
+                    f"'{hub.doc['location']}', the project asks for '{location}'."
+                )
+            hp = hub.doc.get("properties", {})
+            for k in ("storageAccount", "keyVault", "applicationInsights", "containerRegistry"):
+                given[k] = hp.get(k)  # projects use their hub's associated resources
+            given["hubResourceId"] = hub.doc["id"]
+        elif "storageAccount" not in given:
+            account = _sandbox_account(engine, location)
+            if account:
+                sub, rg = req.path.subscription, req.path.resource_group
+                given["storageAccount"] = (
+                    f"/subscriptions/{sub}/resourceGroups/{rg}/providers/"
+                    f"Microsoft.Storage/storageAccounts/{account}"
+                )
+        given.pop("provisioningState", None)
+        rid = req.path.resource_id
+        doc["properties"] = responses.workspace_properties(
+            rid,
+            location or "eastus",
+            req.path.names[-1],
+            meta["workspace_id"],
+            engine.config.tenant_id,
+            kind,
+            given,
+        )
+        doc["identity"] = responses.workspace_identity(
+            doc.get("identity"), meta["principal_id"], engine.config.tenant_id
+        )
+        doc.setdefault("sku", {"name": "Basic", "tier": "Basic"})
+        doc.setdefault("tags", {})
+        if not existing and kind in ("Default", "Hub", "Project"):
+            self._default_datastore(engine, req, doc, meta)
+        return doc, meta
+
+    def _default_datastore(self, engine: Engine, req: Request, doc: dict, meta: dict) -> None:
+        """``workspaceblobstore``, on the workspace's (or its hub's) storage account, as the RP makes it."""
+        account = str(doc["properties"].get("storageAccount") or "").rsplit("/", 1)[-1]
+        if not account:
+            return
+        wid = meta["workspace_id"]
+        container = f"{wid}-azureml-blobstore" if doc["kind"] == "Project" else f"azureml-blobstore-{wid}"
+        rid = f"{req.path.resource_id}/datastores/workspaceblobstore"
+        props = responses.datastore_properties(
+            {
+                "datastoreType": "AzureBlob",
+                "accountName": account,
+                "containerName": container,
+                "isDefault": True,
+                "credentials": {"credentialsType": "AccountKey"},
+                "subscriptionId": req.path.subscription,
+                "resourceGroup": req.path.resource_group,
+            }
+        )
+        region = doc.get("location")
+        put_child(
+            engine,
+            rid,
+            DATASTORES,
+            {"properties": {**props, "provisioningState": "Succeeded"}},
+            {"region": region},
+            req.caller.client_id,
+        )
+
+    def view(self, engine: Engine, doc: dict, meta: dict) -> dict:
+        if doc.get("kind") != "Hub":
+            return doc
+        view = copy.deepcopy(doc)
+        view["properties"]["associatedWorkspaces"] = [d["id"] for d in _projects_of(engine, doc["id"])]
+        return view
+
+    def on_delete(self, engine: Engine, req: Request, doc: dict, meta: dict) -> None:
+        projects = _projects_of(engine, doc["id"])
+        if doc.get("kind") == "Hub" and projects:
+            names = ", ".join(p["name"] for p in projects)
+            raise conflict(
+                f"Hub workspace '{doc['name']}' cannot be deleted while it has project workspaces "
+                f"({names}). Delete the projects first."
+            )
+
+    def list_filter(
+        self, engine: Engine, req: Request, items: list[tuple[dict, dict]]
+    ) -> list[tuple[dict, dict]]:
+        kind = req.query.get("kind")
+        if kind:
+            wanted = {k.strip().lower() for k in kind.split(",")}
+            items = [(d, m) for d, m in items if str(d.get("kind", "")).lower() in wanted]
+        return items
+
+
+def _projects_of(engine: Engine, hub_id: str) -> list[dict]:
+    sub = hub_id.split("/")[2]
+    return [
+        d
+        for d, _ in engine.store.by_type(WORKSPACES, f"/subscriptions/{sub}")
+        if d.get("kind") == "Project" and same_id(d.get("properties", {}).get("hubResourceId"), hub_id)
+    ]
+
+
+def _sandbox_account(engine: Engine, region: str | None) -> str | None:
+    """The sandbox storage account of a region (its hub default account comes first)."""
+    for name, acct in engine.config.storage_accounts.items():
+        if acct.region == region:
+            return name
+    return None
+
+
+def _workspace_list_keys(engine: Engine, req: Request, doc: dict, meta: dict) -> Reply:
+    account = str(doc.get("properties", {}).get("storageAccount") or "").rsplit("/", 1)[-1]
+    acct = engine.config.storage_accounts.get(account)
+    return Reply(
+        200,
+        {
+            "userStorageKey": acct.key if acct else None,
+            "userStorageResourceId": doc.get("properties", {}).get("storageAccount"),
+            "appInsightsInstrumentationKey": meta["workspace_id"],
+            "containerRegistryCredentials": None,
+            "notebookAccessKeys": None,
+        },
+    )
+
+
+WorkspaceType.actions = {"listKeys": _workspace_list_keys}
+
+
+# ---- assets: containers and versions --------------------------------------------------------
+MUTABLE_VERSION_FIELDS = {"description", "tags", "stage", "isArchived", "provisioningState"}
+
+
+def _version_key(version: str) -> tuple[int, int | str]:
+    return (0, int(version)) if version.isdigit() else (1, version)
+
+
+class AssetContainerType(ResourceType):
+    """``workspaces/{kind}/{name}``: latestVersion/nextVersion follow the versions below it."""
+
+    def __init__(self, kind: str, rest_model: str | None) -> None:
+        self.kind = kind
+        self.type_name = f"{WORKSPACES}/{kind}"
+        self.rest_model = _rest_model(rest_model) if rest_model else None
+
+    def build(
+        self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
+    ) -> tuple[dict, dict]:
+        given = props_of(body_of(req))
+        for k in ("latestVersion", "nextVersion", "provisioningState"):
+            given.pop(k, None)
+        props = responses.asset_container_properties(given)
+        props["provisioningState"] = "Succeeded"
+        return {"properties": props}, dict(existing.meta) if existing else {}
+
+    def view(self, engine: Engine, doc: dict, meta: dict) -> dict:
+        versions = [d["name"] for d, _ in engine.store.children(doc["id"], f"{self.type_name}/versions")]
+        view = copy.deepcopy(doc)
+        props = view["properties"]
+        props["latestVersion"] = versions[-1] if versions else None
+        numeric = [int(v) for v in versions if v.isdigit()]
+        props["nextVersion"] = str(max(numeric) + 1) if numeric else ("1" if not versions else None)
+        return view
+
+    def list_filter(
+        self, engine: Engine, req: Request, items: list[tuple[dict, dict]]
+    ) -> list[tuple[dict, dict]]:
+        return _ordered(req, filter_archived(req, items))
+
+
+class AssetVersionType(ResourceType):
+    """``workspaces/{kind}/{name}/versions/{version}``: immutable content, container made on demand."""
+
+    def __init__(self, kind: str, rest_model: str | None) -> None:
+        self.kind = kind
+        self.type_name = f"{WORKSPACES}/{kind}/versions"
+        self.rest_model = _rest_model(rest_model) if rest_model else None
+
+    def before_put(self, engine: Engine, req: Request) -> None:
+        container_id = req.path.parent_id
+        if (
+            engine.store.get(container_id) is None
+            and engine.store.get(workspace_id_of(container_id)) is not None
+        ):
+            props = responses.asset_container_properties({})
+            props["provisioningState"] = "Succeeded"
+            put_child(
+                engine,
+                container_id,
+                f"{WORKSPACES}/{self.kind}",
+                {"properties": props},
+                {"region": region_of(engine, workspace_id_of(container_id))},
+                req.caller.client_id,
+            )
+
+    def build(
+        self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
+    ) -> tuple[dict, dict]:
+        given = props_of(body_of(req))
+        given.pop("provisioningState", None)
+        props = responses.asset_version_properties(self.kind, given)
+        if existing:
+            before = _content(existing.doc.get("properties", {}))
+            after = _content(props)
+            if before != after:
+                changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+                label = "data" if self.kind == "data" else self.kind[:-1]
+                raise conflict(
+                    f"{label} version '{req.path.names[-2]}:{req.path.names[-1]}' already exists with "
+                    f"different content ({', '.join(changed)}). Asset versions are immutable; only "
+                    f"description, tags, stage and isArchived can be updated."
+                )
+        props["provisioningState"] = "Succeeded"
+        return {"properties": props}, dict(existing.meta) if existing else {}
+
+    def list_filter(
+        self, engine: Engine, req: Request, items: list[tuple[dict, dict]]
+    ) -> list[tuple[dict, dict]]:
+        return _ordered(req, filter_archived(req, items))
+
+
+def _content(props: dict) -> dict:
+    return {k: v for k, v in props.items() if k not in MUTABLE_VERSION_FIELDS and v not in (None, {}, [], "")}
+
+
+def _ordered(req: Request, items: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
+    """``$orderBy=createdtime desc`` (the SDK's "latest version" look-up); creation order otherwise."""
+    order = (req.query.get("$orderBy") or req.query.get("$orderby") or "").lower()
+    if "desc" in order:
+        return list(reversed(items))
+    return items
+
+
+# ---- datastores ---------------------------------------------------------------------------
+class DatastoreType(ResourceType):
+    type_name = DATASTORES
+    rest_model = _rest_model("Datastore")
+
+    def build(
+        self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
+    ) -> tuple[dict, dict]:
+        given = props_of(body_of(req))
+        given.pop("provisioningState", None)
+        meta = dict(existing.meta) if existing else {}
+        creds = given.get("credentials") or {}
+        if isinstance(creds, dict) and creds.get("secrets"):
+            meta["secrets"] = creds["secrets"]
+        props = responses.datastore_properties(given)
+        props["provisioningState"] = "Succeeded"
+        return {"properties": props}, meta
+
+
+def _datastore_secrets(engine: Engine, req: Request, doc: dict, meta: dict) -> Reply:
+    props = doc.get("properties", {})
+    ctype = props.get("credentials", {}).get("credentialsType")
+    stored = meta.get("secrets") or {}
+    if ctype == "AccountKey":
+        acct = engine.config.storage_accounts.get(props.get("accountName", ""))
+        return Reply(200, {"secretsType": "AccountKey", "key": acct.key if acct else stored.get("key")})
+    if ctype == "Sas":
+        return Reply(200, {"secretsType": "Sas", "sasToken": stored.get("sasToken")})
+    if ctype in ("ServicePrincipal", "Certificate"):
+        return Reply(200, {**stored, "secretsType": ctype})
+    raise bad_request(f"Datastore '{doc['name']}' has no secrets (credentials type {ctype}).", "UserError")
+
+
+DatastoreType.actions = {"listSecrets": _datastore_secrets}
+
+
+# ---- connections --------------------------------------------------------------------------
+class ConnectionType(ResourceType):
+    type_name = f"{WORKSPACES}/connections"
+    create_status = 200  # the RP answers 200 only; azure-ai-ml refuses a 201
+    rest_model = _rest_model("WorkspaceConnectionPropertiesV2BasicResource")
+
+    def build(
+        self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
+    ) -> tuple[dict, dict]:
+        given = props_of(body_of(req))
+        meta = dict(existing.meta) if existing else {}
+        if "credentials" in given:
+            meta["credentials"] = given["credentials"]
+        given.pop("provisioningState", None)
+        props = responses.connection_properties(given)
+        props["createdByWorkspaceArmId"] = workspace_id_of(req.path.resource_id)
+        return {"properties": props}, meta
+
+
+def _connection_secrets(engine: Engine, req: Request, doc: dict, meta: dict) -> Reply:
+    view = copy.deepcopy(doc)
+    if meta.get("credentials") is not None:
+        view["properties"]["credentials"] = meta["credentials"]
+    return Reply(200, view)
+
+
+ConnectionType.actions = {"listsecrets": _connection_secrets}
+
+
+ASSET_REST_MODELS = {
+    "models": ("ModelContainer", "ModelVersion"),
+    "data": ("DataContainer", "DataVersionBase"),
+    "environments": ("EnvironmentContainer", "EnvironmentVersion"),
+    "components": ("ComponentContainer", "ComponentVersion"),
+    "codes": ("CodeContainer", "CodeVersion"),
+}
+
+
+def asset_types() -> list[ResourceType]:
+    out: list[ResourceType] = []
+    for kind, (container_model, version_model) in ASSET_REST_MODELS.items():
+        out.append(AssetContainerType(kind, container_model))
+        out.append(AssetVersionType(kind, version_model))
+    return out
+
+
+__all__ = ["NS", "ConnectionType", "DatastoreType", "WorkspaceType", "asset_types"]

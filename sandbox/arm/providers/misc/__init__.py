@@ -1,0 +1,15 @@
+"""Small providers the hubs depend on, one module per namespace (each its own Provider):
+Key Vault (vaults, soft delete), Storage (the sandbox's fixed accounts), Application Insights,
+Cognitive Services (AI Services accounts, soft delete)."""
+
+from sandbox.arm.core.provider import Provider
+from sandbox.arm.providers.misc import cognitiveservices, insights, keyvault, storage
+
+PROVIDERS: list[Provider] = [
+    keyvault.PROVIDER,
+    storage.PROVIDER,
+    insights.PROVIDER,
+    cognitiveservices.PROVIDER,
+]
+
+__all__ = ["PROVIDERS"]

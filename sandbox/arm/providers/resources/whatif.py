@@ -1,0 +1,96 @@
+"""What-if: what a template deployment would change, without changing anything.
+
+Only the paths the template sets are compared with the stored resource, so what the RP adds
+(provisioningState, systemData, ids, defaults) never shows up as a change — as in ARM,
+whose what-if also hides most RP noise. Location names and resource ids compare
+case-insensitively (ARM treats them so).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from sandbox.arm.core.engine import Engine, normalize_location
+from sandbox.arm.core.ids import key
+from sandbox.arm.providers.resources.templates import Planned
+
+
+def _same(path: str, desired: object, actual: object) -> bool:
+    if isinstance(desired, str) and isinstance(actual, str):
+        if path == "location":
+            return normalize_location(desired) == normalize_location(actual)
+        if desired.startswith("/subscriptions/"):
+            return key(desired) == key(actual)
+    return desired == actual
+
+
+def diff(desired: dict, actual: dict, prefix: str = "") -> list[dict]:
+    """WhatIfPropertyChange entries for every path the template sets that differs."""
+    out: list[dict] = []
+    for k, want in desired.items():
+        path = f"{prefix}.{k}" if prefix else k
+        if k not in actual or actual[k] is None:
+            if want is not None:
+                out.append({"path": path, "propertyChangeType": "Create", "after": want})
+            continue
+        have = actual[k]
+        if isinstance(want, dict) and isinstance(have, dict):
+            out.extend(diff(want, have, path))
+        elif not _same(path, want, have):
+            out.append({"path": path, "propertyChangeType": "Modify", "before": have, "after": want})
+    return out
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in overlay.items():
+        out[k] = (
+            _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        )
+    return out
+
+
+def _change(
+    resource_id: str,
+    change_type: str,
+    before: dict | None,
+    after: dict | None,
+    delta: list[dict] | None = None,
+) -> dict:
+    change: dict = {"resourceId": resource_id, "changeType": change_type, "before": before, "after": after}
+    if delta is not None:
+        change["delta"] = delta
+    return change
+
+
+def changes(engine: Engine, planned: list[Planned], mode: str, rg_id: str) -> list[dict]:
+    """One WhatIfChange per template resource, plus Ignore/Delete for the rest of the group."""
+    out: list[dict] = []
+    seen: set[str] = set()
+    for p in planned:
+        seen.add(key(p.resource_id))
+        header = {
+            "id": p.resource_id,
+            "name": p.name.split("/")[-1],
+            "type": p.full_type,
+            "apiVersion": p.api_version,
+        }
+        found = engine.load(p.resource_id)
+        if found is None:
+            out.append(_change(p.resource_id, "Create", None, {**header, **copy.deepcopy(p.body)}))
+            continue
+        before = engine.type_of(found.doc.get("type", "")).view(engine, found.doc, found.meta)
+        before = {**header, **{k: v for k, v in before.items() if k not in ("id", "name", "type")}}
+        delta = diff(p.body, before)
+        after = _merge(before, p.body)
+        out.append(_change(found.doc["id"], "Modify" if delta else "NoChange", before, after, delta))
+    # Resources of the group the template does not mention: kept (Incremental) or deleted (Complete).
+    for doc, meta in engine.store.children(rg_id):
+        if doc.get("type", "").lower() == "microsoft.resources/deployments" or key(doc["id"]) in seen:
+            continue
+        view = engine.type_of(doc.get("type", "")).view(engine, doc, meta)
+        if mode.lower() == "complete":
+            out.append(_change(doc["id"], "Delete", view, None))
+        else:
+            out.append(_change(doc["id"], "Ignore", view, None))
+    return out

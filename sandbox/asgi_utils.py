@@ -1,0 +1,36 @@
+"""Small ASGI helpers shared by the sandbox's fronts.
+
+:func:`abort_connection` makes an outage look like one to a client: the TCP connection is reset
+instead of answered. ASGI has no way to say that, so it reaches for the transport behind
+uvicorn's ``receive`` callable; when that is not available it falls back to an exception, which
+uvicorn turns into a 500 (or a cut connection once a response has started).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from typing import Any
+
+_LINGER_ZERO = struct.pack("ii", 1, 0)  # close() then sends RST instead of FIN
+
+
+class ConnectionAborted(Exception):
+    """Raised when the transport could not be reached to reset the connection."""
+
+
+async def abort_connection(receive: Any) -> None:
+    """Reset the client's TCP connection (uvicorn's h11/httptools protocols)."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is None:
+        raise ConnectionAborted("sandbox fault: connection reset")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+    transport.abort()
+    # Let connection_lost run so uvicorn marks the cycle disconnected and sends no 500.
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)

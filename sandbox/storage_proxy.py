@@ -1,0 +1,197 @@
+"""The storage proxy: a fault-injecting pass-through in front of Azurite.
+
+Every storage account of the sandbox is reached at ``http://127.0.0.1:{storage}/{account}``.
+The proxy forwards each request to Azurite unchanged -- method, raw path, query, headers
+including ``Host`` (Azurite allows a cross-account server-side copy only when the copy
+source's host equals the request's host; every account shares this origin, so it does) --
+and streams both bodies, so Azurite's real semantics hold for every call that passes.
+Before forwarding it asks the shared :class:`~sandbox.faults.FaultEngine` whether the
+account's region is down, throttled or due to fail.
+
+It sits on the replication hot path (benchmarked against rclone), hence plain ASGI without a
+router, a small pooled HTTP/1.1 client for the hop to Azurite (:mod:`sandbox.upstream`; httpx
+cost ~2.4 ms CPU per request there), small bodies sent in one piece and large ones streamed.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from xml.sax.saxutils import escape
+
+from sandbox.asgi_utils import abort_connection
+from sandbox.config import SandboxConfig
+from sandbox.faults import Decision, FaultEngine
+from sandbox.upstream import Pool, UpstreamError
+
+SERVICE = "storage"
+MAX_CONNECTIONS = 256  # the replicator runs 64+ concurrent transfers
+SMALL_BODY = 256 * 1024  # bodies up to this size are read whole: cheaper than a stream
+CLIENT_CLOSED = 499  # logged when the client disconnects mid-request (nginx's convention)
+
+# Hop-by-hop headers (RFC 9110 7.6.1) are for one connection, not for the next hop. Azurite's
+# Date/Server are dropped because uvicorn adds its own; duplicates would break date parsing.
+_REQUEST_SKIP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade",
+                 b"transfer-encoding", b"expect"}  # fmt: skip
+_RESPONSE_SKIP = {
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"trailer",
+    b"upgrade",
+    b"date",
+    b"server",
+}
+
+# Azure Storage throttles with 503 ServerBusy, never 429, and its SDK retries 5xx but not 429
+# (azure.storage.blob._shared.policies.is_retry). Generic fault codes are mapped accordingly.
+_STORAGE_CODES = {
+    "TooManyRequests": (503, "ServerBusy"),
+    "ServiceUnavailable": (503, "ServerBusy"),
+    "InternalServerError": (500, "InternalError"),
+}
+
+
+def storage_error(decision: Decision) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of an Azure-Storage-shaped XML error for a fault decision."""
+    status, code = _STORAGE_CODES.get(decision.code, (decision.status, decision.code))
+    request_id = str(uuid.uuid4())
+    message = f"{decision.message}\nRequestId:{request_id}\nTime:{email.utils.formatdate(usegmt=True)}"
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+    ).encode()
+    headers = [
+        (b"content-type", b"application/xml"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-ms-error-code", code.encode()),
+        (b"x-ms-request-id", request_id.encode()),
+    ]
+    headers += [(k.lower().encode(), str(v).encode()) for k, v in decision.headers.items()]
+    return status, headers, body
+
+
+class StorageProxy:
+    """The ASGI app. The upstream pool is created lazily, inside the server's event loop."""
+
+    def __init__(self, config: SandboxConfig, faults: FaultEngine) -> None:
+        self.config = config
+        self.faults = faults
+        self._pool: Pool | None = None
+
+    @property
+    def pool(self) -> Pool:
+        if self._pool is None:
+            self._pool = Pool("127.0.0.1", self.config.ports["azurite"], max_idle=MAX_CONNECTIONS)
+        return self._pool
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return  # lifespan/websocket: nothing to do
+        method: str = scope["method"]
+        path: str = scope["path"]
+        account = path.lstrip("/").split("/", 1)[0]
+        region = self.config.account_region(account)
+
+        decision = await self.faults.decide(SERVICE, region, method, path)
+        if decision is not None:
+            if decision.reset:
+                self.faults.record(SERVICE, region, method, path, 0)
+                await abort_connection(receive)
+                return
+            status, headers, body = storage_error(decision)
+            self.faults.record(SERVICE, region, method, path, status)
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        status = await self._forward(scope, receive, send)
+        self.faults.record(SERVICE, region, method, path, status)
+
+    async def _forward(self, scope: dict[str, Any], receive: Any, send: Any) -> int:
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string") or b""
+        target = raw_path + (b"?" + query if query else b"")
+
+        headers: list[tuple[bytes, bytes]] = []
+        length: int | None = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = True
+                continue  # the upstream client re-frames a body of unknown length
+            if name not in _REQUEST_SKIP:
+                headers.append((name, value))
+
+        content: bytes | AsyncIterator[bytes] | None
+        if chunked or (length is not None and length > SMALL_BODY):
+            content = _request_body(receive)
+        elif length:
+            try:
+                content = await _read_body(receive)
+            except ClientGone:
+                return CLIENT_CLOSED
+        else:
+            content = None
+
+        try:
+            response = await self.pool.request(scope["method"], target, headers, content)
+        except UpstreamError as exc:
+            return await _bad_gateway(send, exc)
+        except ClientGone:
+            return CLIENT_CLOSED
+        try:
+            out = [(k, v) for k, v in response.headers if k not in _RESPONSE_SKIP]
+            await send({"type": "http.response.start", "status": response.status, "headers": out})
+            async for chunk in response.body():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            response.release()
+        return response.status
+
+
+class ClientGone(Exception):
+    """The client disconnected while sending its request body."""
+
+
+async def _read_body(receive: Any) -> bytes:
+    parts: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        parts.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(parts)
+
+
+async def _request_body(receive: Any) -> AsyncIterator[bytes]:
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        body = message.get("body", b"")
+        if body:
+            yield body
+        more = message.get("more_body", False)
+
+
+async def _bad_gateway(send: Any, exc: Exception) -> int:
+    """Azurite unreachable: answer like an unavailable storage front end (retryable 503)."""
+    decision = Decision(503, "ServiceUnavailable", f"Azurite is not reachable ({type(exc).__name__}).")
+    status, headers, body = storage_error(decision)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return status
+
+
+def create_storage_proxy_app(config: SandboxConfig, faults: FaultEngine) -> StorageProxy:
+    """The ASGI app that ``sandbox.server`` serves on the ``storage`` port (plain http)."""
+    return StorageProxy(config, faults)

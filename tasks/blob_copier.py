@@ -1,0 +1,777 @@
+"""The engine of one blob shard: stream both listings, diff, copy, verify, checkpoint.
+
+No Prefect here: ``tasks/storage.py`` wraps :func:`run_shard` in a task (one per shard). The
+decisions come from :mod:`foundry_dr.blob_sync`; this module only talks to Azure Storage.
+
+Memory stays flat at any blob count: listings are fetched page by page by two background
+threads into small bounded queues, the diff is a streaming merge-join, copies go through a
+bounded window of futures (which also keeps the checkpoint in name order), and the checkpoint
+is spooled to a temporary file and uploaded at the end.
+
+Secrets: every copy uses a read-only SAS on the source. Nothing that can carry it (URLs,
+service messages) leaves this module without :func:`foundry_dr.redact.redact_text`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import queue
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import (
+    BlobBlock,
+    ContainerSasPermissions,
+    ContentSettings,
+    StandardBlobTier,
+    generate_container_sas,
+)
+
+from foundry_dr.blob_sync import (
+    ARCHIVE,
+    Action,
+    ActionKind,
+    BlobEntry,
+    Shard,
+    ShardCounts,
+    blob_excluded,
+    diff_sorted,
+)
+from foundry_dr.redact import redact_text
+from foundry_dr.retry import PermanentError, TransientError, is_transient
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+
+    from foundry_dr.clients import ClientFactory
+
+log = logging.getLogger("foundry_dr.blob_copier")
+
+CHECKPOINT_CONTAINER = "foundry-dr"
+CHECKPOINT_PREFIX = "blob-checkpoints"
+PAGE_SIZE = 5000  # List Blobs maximum
+SYNC_COPY_LIMIT = 256 * 1024 * 1024  # Copy Blob From URL (synchronous) handles blobs up to this
+STREAM_BLOCK = 4 * 1024 * 1024
+SINGLE_PUT_LIMIT = 4 * 1024 * 1024
+SAS_LIFETIME = timedelta(hours=1)
+SAS_RENEW_BEFORE = timedelta(minutes=15)
+COPY_STALL_SECONDS = 300.0
+MAX_FAILURE_SAMPLES = 50
+SAMPLES_PER_KIND = 10
+# Server-side copy refused for reasons a streaming copy avoids (source not reachable from the
+# destination's service, e.g. network rules, another cloud, or an emulator across instances).
+REFUSED_CODES = {"CannotVerifyCopySource", "FeatureNotSupported", "APINotImplemented", "NotImplemented"}
+SOURCE_CHANGED_CODES = {"SourceConditionNotMet", "ConditionNotMet"}
+
+Transfer = Literal["server-side", "streaming", "auto"]
+Verify = Literal["changed", "all"]
+
+_DRY_RUN_OUTCOME = {
+    ActionKind.COPY: "copied",
+    ActionKind.DELETE: "deleted",
+    ActionKind.UPDATE_PROPERTIES: "updated",
+}
+# Outcome of server-side copy detection per (source account, destination account), per process.
+_PAIR_MODE: dict[tuple[str, str], str] = {}
+_PAIR_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Everything one shard needs; picklable, so a distributed task runner can ship it."""
+
+    source_account: str
+    dest_account: str
+    container: str
+    shard: Shard
+    dry_run: bool = False
+    verify: Verify = "changed"
+    mirror_deletes: bool = False
+    transfer: Transfer = "auto"
+    concurrency: int = 16
+    excludes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:  # task run names
+        return f"{self.source_account}/{self.container}[{self.shard.id[:8]}]"
+
+
+@dataclass
+class ShardResult:
+    """What a shard did. The per-blob checkpoint map is not returned (it grows with the blob
+    count); it is written to ``checkpoint_blob`` in the destination account."""
+
+    source_account: str
+    dest_account: str
+    container: str
+    shard_id: str
+    shard: str
+    dry_run: bool
+    counts: ShardCounts = field(default_factory=ShardCounts)
+    seconds: float = 0.0
+    transfer: str = "server-side"
+    checkpoint_blob: str | None = None
+    checkpoint_entries: int = 0
+    samples: dict[str, list[str]] = field(default_factory=dict)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def sample(self, kind: str, text: str) -> None:
+        bucket = self.samples.setdefault(kind, [])
+        if len(bucket) < SAMPLES_PER_KIND:
+            bucket.append(text)
+
+
+class ShardFailed(Exception):
+    """Base of a shard's failures; carries the partial result for the report."""
+
+    def __init__(self, message: str, result: ShardResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class TransientShardFailure(ShardFailed, TransientError):
+    """Some blobs failed for reasons a retry of the shard may fix (throttling, 5xx, outage)."""
+
+
+class PermanentShardFailure(ShardFailed, PermanentError):
+    """Some blobs failed for reasons a retry will not fix (verification, permissions)."""
+
+
+@dataclass
+class _Outcome:
+    kind: str  # copied | updated | skipped | deleted | vanished | failed
+    md5_hex: str | None = None
+    nbytes: int = 0
+    error: str | None = None
+    transient: bool = False
+    transfer: str | None = None
+
+
+# ---- helpers -------------------------------------------------------------------------------
+def entry_from(props: Any) -> BlobEntry:
+    """A listing item (or get_blob_properties result) as a :class:`BlobEntry`."""
+    cs = props.content_settings
+    tier = props.blob_tier
+    return BlobEntry(
+        name=props.name,
+        size=int(props.size or 0),
+        etag=props.etag,
+        content_md5=bytes(cs.content_md5) if cs.content_md5 else None,
+        last_modified=props.last_modified,
+        tier=getattr(tier, "value", tier),
+        content_type=cs.content_type,
+        content_encoding=cs.content_encoding,
+        content_language=cs.content_language,
+        content_disposition=cs.content_disposition,
+        cache_control=cs.cache_control,
+        metadata=dict(props.metadata or {}),
+    )
+
+
+def content_settings_of(entry: BlobEntry, md5: bytes | None) -> ContentSettings:
+    return ContentSettings(content_md5=md5, **entry.content_settings())
+
+
+def _tier(entry: BlobEntry) -> StandardBlobTier | None:
+    if not entry.tier or entry.tier == ARCHIVE:
+        return None
+    try:
+        return StandardBlobTier(entry.tier)
+    except ValueError:
+        return None
+
+
+def error_code(exc: BaseException) -> str | None:
+    return getattr(exc, "error_code", None) or getattr(getattr(exc, "response", None), "reason", None)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line, no secrets: the class, status, error code and the first line of the message."""
+    status = getattr(exc, "status_code", None)
+    code = getattr(exc, "error_code", None)
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    head = type(exc).__name__ + (f" {status}" if status else "") + (f" {code}" if code else "")
+    return redact_text(f"{head}: {first}")
+
+
+def _prefetch(produce: Callable[[], Iterator[BlobEntry]], depth: int = 2) -> Iterator[BlobEntry]:
+    """Run a listing in a background thread, ``depth`` pages ahead: source and destination are
+    listed in parallel and overlap with copying, and at most a few pages are ever in memory."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def worker() -> None:
+        batch: list[BlobEntry] = []
+        try:
+            for item in produce():
+                batch.append(item)
+                if len(batch) >= PAGE_SIZE:
+                    while not stop.is_set():
+                        try:
+                            q.put(batch, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                    batch = []
+                if stop.is_set():
+                    return
+            q.put(batch)
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=worker, daemon=True, name="blob-listing")
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+
+
+class _Checkpoint:
+    """The shard's checkpoint blob: a name-sorted JSON-lines file of [name, etag, md5_hex]
+    for every blob verified in place, in the destination account (container ``foundry-dr``)."""
+
+    def __init__(self, dest: BlobServiceClient, source_account: str, container: str, shard_id: str) -> None:
+        self.path = f"{CHECKPOINT_PREFIX}/{source_account}/{container}/{shard_id}.jsonl"
+        self.client = dest.get_blob_client(CHECKPOINT_CONTAINER, self.path)
+        self.file = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+        self.entries = 0
+
+    def read(self) -> Iterator[tuple[str, ...]]:
+        """The previous run's records, streamed; nothing if there is none."""
+        try:
+            stream = self.client.download_blob()
+        except ResourceNotFoundError:
+            return
+        rest = b""
+        for chunk in stream.chunks():
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if line:
+                    yield tuple(json.loads(line))
+        if rest.strip():
+            yield tuple(json.loads(rest))
+
+    def add(self, name: str, etag: str, md5_hex: str | None) -> None:
+        self.file.write(json.dumps([name, etag, md5_hex or ""]).encode() + b"\n")
+        self.entries += 1
+
+    def save(self) -> None:
+        self.file.seek(0)
+        try:
+            self.client.upload_blob(
+                self.file, overwrite=True, content_settings=ContentSettings("application/jsonl")
+            )
+        finally:
+            self.file.close()
+
+
+def ensure_container(service: BlobServiceClient, name: str) -> None:
+    with contextlib.suppress(ResourceExistsError):
+        service.create_container(name)
+
+
+def list_entries(
+    cc: ContainerClient, shard: Shard, excludes: tuple[str, ...], missing_ok: bool
+) -> Iterator[BlobEntry]:
+    """The shard's blobs, name-sorted: its parts are disjoint and in order, so listing them one
+    after the other keeps the order. Excluded ``container/path`` blobs are left out."""
+    container = cc.container_name
+    try:
+        for part in shard.parts:
+            pages = cc.list_blobs(
+                name_starts_with=part.prefix or None, include=["metadata"], results_per_page=PAGE_SIZE
+            )
+            for props in pages:
+                if part.exact and props.name != part.prefix:
+                    if props.name > part.prefix:
+                        break
+                    continue
+                if excludes and blob_excluded(container, props.name, excludes):
+                    continue
+                yield entry_from(props)
+    except ResourceNotFoundError:
+        if not missing_ok:
+            raise
+
+
+# ---- the shard -----------------------------------------------------------------------------
+class ShardCopier:
+    """Copies one shard. One instance per shard run; its methods run in the copy threads."""
+
+    def __init__(self, factory: ClientFactory, job: ShardJob) -> None:
+        self.factory = factory
+        self.job = job
+        pool = max(64, job.concurrency * 2)
+        self.src_svc = factory.blob_service(job.source_account, pool)
+        self.dst_svc = factory.blob_service(job.dest_account, pool)
+        self.src_cc = self.src_svc.get_container_client(job.container)
+        self.dst_cc = self.dst_svc.get_container_client(job.container)
+        self._sas: tuple[str, datetime] | None = None
+        self._sas_lock = threading.Lock()
+        self.secrets = self._known_secrets()
+        self._failure_kinds: list[bool] = []  # transient? per failed blob
+
+    def _known_secrets(self) -> list[str]:
+        if not self.factory.is_sandbox:
+            return []
+        accounts = self.factory.sandbox_env.get("storage_accounts", {})
+        return [a.get("key", "") for a in accounts.values()]
+
+    def _redact(self, text: str) -> str:
+        return redact_text(text, self.secrets)
+
+    # -- transfer mode ---------------------------------------------------------------------
+    @property
+    def pair(self) -> tuple[str, str]:
+        return (self.job.source_account, self.job.dest_account)
+
+    def mode(self) -> str:
+        if self.job.transfer == "streaming":
+            return "streaming"
+        with _PAIR_LOCK:
+            return _PAIR_MODE.get(self.pair, "server-side")
+
+    def _fall_back(self, exc: BaseException) -> None:
+        if self.job.transfer != "auto":
+            raise PermanentError(
+                f"server-side copy refused from {self.job.source_account} to {self.job.dest_account} "
+                f"({describe_error(exc)}); set replication.transfer to 'auto' or 'streaming'"
+            ) from None
+        with _PAIR_LOCK:
+            if _PAIR_MODE.get(self.pair) != "streaming":
+                _PAIR_MODE[self.pair] = "streaming"
+                log.warning(
+                    "server-side copy %s -> %s refused (%s); streaming instead",
+                    *self.pair, describe_error(exc),
+                )  # fmt: skip
+
+    # -- SAS -------------------------------------------------------------------------------
+    def source_sas(self) -> str:
+        """A read-only container SAS on the source, renewed before it expires. Sandbox: signed
+        with the account key (Azurite has no Entra); Azure: a user delegation SAS."""
+        now = datetime.now(UTC)
+        with self._sas_lock:
+            if self._sas is None or self._sas[1] - now < SAS_RENEW_BEFORE:
+                start, expiry = now - timedelta(minutes=5), now + SAS_LIFETIME
+                perm = ContainerSasPermissions(read=True)
+                account, container = self.job.source_account, self.job.container
+                if self.factory.is_sandbox:
+                    key = self.factory.sandbox_env["storage_accounts"][account]["key"]
+                    token = generate_container_sas(
+                        account, container, account_key=key, permission=perm, expiry=expiry, start=start
+                    )
+                else:
+                    udk = self.src_svc.get_user_delegation_key(start, expiry)
+                    token = generate_container_sas(
+                        account,
+                        container,
+                        user_delegation_key=udk,
+                        permission=perm,
+                        expiry=expiry,
+                        start=start,
+                    )
+                self._sas = (token, expiry)
+            return self._sas[0]
+
+    # -- per-blob operations ----------------------------------------------------------------
+    def copy(self, src: BlobEntry) -> _Outcome:
+        """Copy and verify one blob; re-copy once on a mismatch; a persistent one is permanent."""
+        for attempt in (1, 2):
+            try:
+                src, md5_hex, transfer = self._copy_once(src)
+            except ResourceNotFoundError as exc:
+                if getattr(exc, "error_code", None) in ("BlobNotFound", None) and not self._source_exists(
+                    src
+                ):
+                    return _Outcome("vanished", error="deleted from the source during the run")
+                raise
+            if md5_hex is not None:
+                return _Outcome("copied", md5_hex, src.size, transfer=transfer)
+            log.warning("%s/%s: MD5 mismatch after copy attempt %d", self.job.container, src.name, attempt)
+        raise PermanentError(
+            f"{self.job.container}/{src.name}: destination MD5 differs from the source after a re-copy"
+        )
+
+    def copy_or_confirm(self, action: Action) -> _Outcome:
+        """Copy, unless the destination has the same size and only an MD5 is missing on one
+        side: then hash the side(s) without one, and if the bytes are equal record the MD5 on
+        the destination instead of copying (and of overwriting the destination)."""
+        src, dst = action.source, action.dest
+        assert src is not None
+        if dst is not None and dst.size == src.size and (src.content_md5 is None or dst.content_md5 is None):
+            want = src.md5_hex or self.hash_blob(self.src_cc, src.name, src.etag)
+            got = dst.md5_hex or self.hash_blob(self.dst_cc, dst.name, dst.etag)
+            if want == got:
+                if dst.content_md5 is None or not src.same_properties(dst):
+                    client = self.dst_cc.get_blob_client(src.name)
+                    client.set_http_headers(content_settings_of(src, bytes.fromhex(want)))
+                    if dict(src.metadata) != dict(dst.metadata):
+                        client.set_blob_metadata(src.metadata)
+                return _Outcome("skipped", want)
+        return self.copy(src)
+
+    def _source_exists(self, src: BlobEntry) -> bool:
+        try:
+            self.src_cc.get_blob_client(src.name).get_blob_properties()
+            return True
+        except ResourceNotFoundError:
+            return False
+
+    def _copy_once(self, src: BlobEntry) -> tuple[BlobEntry, str | None, str]:
+        """(source as copied, verified MD5 hex or None on mismatch, transfer used)."""
+        for _ in range(3):  # the source may change between listing and copy: refresh and retry
+            try:
+                if self.mode() == "server-side":
+                    try:
+                        return src, self._server_copy(src), "server-side"
+                    except HttpResponseError as exc:
+                        if error_code(exc) in REFUSED_CODES and self._source_exists(src):
+                            self._fall_back(exc)
+                        else:
+                            raise
+                return src, self._stream_copy(src), "streaming"
+            except HttpResponseError as exc:
+                if exc.status_code == 412 or error_code(exc) in SOURCE_CHANGED_CODES:
+                    src = entry_from(self.src_cc.get_blob_client(src.name).get_blob_properties())
+                    if src.tier == ARCHIVE:
+                        raise PermanentError(
+                            f"{self.job.container}/{src.name}: archived during the run"
+                        ) from None
+                    continue
+                raise
+        raise TransientError(f"{self.job.container}/{src.name}: the source kept changing during the copy")
+
+    def _server_copy(self, src: BlobEntry) -> str | None:
+        dst = self.dst_cc.get_blob_client(src.name)
+        url = f"{self.src_cc.get_blob_client(src.name).url}?{self.source_sas()}"
+        kwargs: dict[str, Any] = {
+            "metadata": src.metadata or None,
+            "source_etag": src.etag,
+            "source_match_condition": MatchConditions.IfNotModified,
+        }
+        tier = _tier(src)
+        if tier is not None:
+            kwargs["standard_blob_tier"] = tier
+        sync = src.size <= SYNC_COPY_LIMIT
+        if sync:
+            # synchronous Copy Blob From URL: no polling; the service checks the source MD5
+            kwargs["requires_sync"] = True
+        for attempt in range(3):
+            result = dst.start_copy_from_url(url, **kwargs)
+            status = result.get("copy_status")
+            if status == "success":
+                break
+            if self._wait_copy(dst, str(result.get("copy_id"))):
+                break
+            log.warning(
+                "%s/%s: copy failed or stalled (attempt %d); retrying",
+                self.job.container,
+                src.name,
+                attempt + 1,
+            )
+        else:
+            raise TransientError(f"{self.job.container}/{src.name}: server-side copy kept failing")
+        return self._verify_dest(src, dst)
+
+    def _wait_copy(self, dst: Any, copy_id: str) -> bool:
+        """Poll a pending copy with back-off; abort it if it stalls. True on success."""
+        delay, last_progress, since = 0.2, None, time.monotonic()
+        while True:
+            props = dst.get_blob_properties()
+            status = props.copy.status
+            if status == "success":
+                return True
+            if status in ("failed", "aborted"):
+                return False
+            if props.copy.progress != last_progress:
+                last_progress, since = props.copy.progress, time.monotonic()
+            elif time.monotonic() - since > COPY_STALL_SECONDS:
+                with contextlib.suppress(HttpResponseError):
+                    dst.abort_copy(copy_id)
+                return False
+            time.sleep(delay)
+            delay = min(delay * 1.6, 5.0)
+
+    def _stream_copy(self, src: BlobEntry) -> str | None:
+        """Ranged download -> staged blocks (each with a transactional MD5) -> commit."""
+        blob = self.src_cc.get_blob_client(src.name)
+        dst = self.dst_cc.get_blob_client(src.name)
+        down = blob.download_blob(etag=src.etag, match_condition=MatchConditions.IfNotModified)
+        digest = hashlib.md5(usedforsecurity=False)
+        tier = _tier(src)
+        if src.size <= SINGLE_PUT_LIMIT:
+            data = down.readall()
+            digest.update(data)
+            md5 = src.content_md5 or digest.digest()
+            dst.upload_blob(
+                data, overwrite=True, metadata=src.metadata, validate_content=True,
+                content_settings=content_settings_of(src, md5), standard_blob_tier=tier,
+            )  # fmt: skip
+        else:
+            blocks: list[BlobBlock] = []
+            buffer = bytearray()
+
+            def stage(data: bytes) -> None:
+                block_id = f"{len(blocks):08d}".encode().hex()
+                dst.stage_block(block_id, data, validate_content=True)
+                blocks.append(BlobBlock(block_id))
+
+            for chunk in down.chunks():
+                digest.update(chunk)
+                buffer += chunk
+                while len(buffer) >= STREAM_BLOCK:
+                    stage(bytes(buffer[:STREAM_BLOCK]))
+                    del buffer[:STREAM_BLOCK]
+            if buffer:
+                stage(bytes(buffer))
+            md5 = src.content_md5 or digest.digest()
+            dst.commit_block_list(
+                blocks,
+                metadata=src.metadata,
+                content_settings=content_settings_of(src, md5),
+                standard_blob_tier=tier,
+            )
+        computed = digest.hexdigest()
+        if src.content_md5 and src.content_md5.hex() != computed:
+            return None  # the bytes read do not match the source's MD5: re-copy
+        return self._verify_dest(src, dst, streamed_md5=computed)
+
+    def _verify_dest(self, src: BlobEntry, dst: Any, streamed_md5: str | None = None) -> str | None:
+        """Destination MD5 == source MD5 (hashing both when the source has none, then recording
+        it on the destination); properties and tier reconciled. None on mismatch."""
+        props = dst.get_blob_properties()
+        got = entry_from(props)
+        if got.size != src.size:
+            return None
+        want = src.md5_hex or streamed_md5
+        if want is None:  # server-side copy of a blob without MD5: hash both sides
+            want = self.hash_blob(self.src_cc, src.name, src.etag)
+            if self.hash_blob(self.dst_cc, src.name, got.etag) != want:
+                return None
+        if got.md5_hex is not None and got.md5_hex != want:
+            return None
+        if (
+            self.job.verify == "all"
+            and streamed_md5 is None
+            and self.hash_blob(self.dst_cc, src.name, got.etag) != want
+        ):
+            return None
+        if got.md5_hex is None or not src.same_properties(got):
+            dst.set_http_headers(content_settings_of(src, bytes.fromhex(want)))
+        if dict(got.metadata) != dict(src.metadata):
+            dst.set_blob_metadata(src.metadata)
+        if _tier(src) is not None and got.tier != src.tier:
+            dst.set_standard_blob_tier(_tier(src))
+        return want
+
+    @staticmethod
+    def hash_blob(cc: Any, name: str, etag: str | None = None) -> str:
+        """MD5 of a blob's content, streamed (never the whole blob in memory)."""
+        kwargs: dict[str, Any] = {}
+        if etag:
+            kwargs = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        digest = hashlib.md5(usedforsecurity=False)
+        for chunk in cc.get_blob_client(name).download_blob(**kwargs).chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def update_properties(self, action: Action) -> _Outcome:
+        src, dst = action.source, action.dest
+        assert src is not None and dst is not None
+        client = self.dst_cc.get_blob_client(src.name)
+        if not src.same_properties(dst):
+            client.set_http_headers(content_settings_of(src, dst.content_md5 or src.content_md5))
+            if dict(src.metadata) != dict(dst.metadata):
+                client.set_blob_metadata(src.metadata)
+        if _tier(src) is not None and src.tier != dst.tier:
+            client.set_standard_blob_tier(_tier(src))
+        return _Outcome("updated", src.md5_hex or action.checkpoint_md5)
+
+    def verify_skipped(self, action: Action) -> _Outcome:
+        """verify="all": re-hash the destination of an unchanged blob; re-copy on a mismatch."""
+        src, dst = action.source, action.dest
+        assert src is not None and dst is not None
+        want = src.md5_hex or action.checkpoint_md5 or self.hash_blob(self.src_cc, src.name, src.etag)
+        if self.hash_blob(self.dst_cc, src.name) == want:
+            return _Outcome("skipped", want)
+        log.warning(
+            "%s/%s: destination content differs from the source; re-copying", self.job.container, src.name
+        )
+        return self.copy(src)
+
+    def delete(self, action: Action) -> _Outcome:
+        with contextlib.suppress(ResourceNotFoundError):
+            self.dst_cc.get_blob_client(action.name).delete_blob(delete_snapshots="include")
+        return _Outcome("deleted")
+
+    def guarded(self, fn: Callable[[Action], _Outcome], action: Action) -> _Outcome:
+        """Run one blob operation; turn its exception into a failed outcome (no secrets)."""
+        try:
+            return fn(action)
+        except Exception as exc:  # noqa: BLE001 - classified and reported per blob
+            return _Outcome("failed", error=self._redact(describe_error(exc)), transient=is_transient(exc))
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self) -> ShardResult:
+        job = self.job
+        started = time.monotonic()
+        result = ShardResult(
+            job.source_account,
+            job.dest_account,
+            job.container,
+            job.shard.id,
+            job.shard.describe(),
+            job.dry_run,
+            transfer=self.mode(),
+        )
+        checkpoint = _Checkpoint(self.dst_svc, job.source_account, job.container, job.shard.id)
+        if not job.dry_run:
+            ensure_container(self.dst_svc, job.container)
+        source = _prefetch(lambda: list_entries(self.src_cc, job.shard, job.excludes, missing_ok=False))
+        dest = _prefetch(lambda: list_entries(self.dst_cc, job.shard, job.excludes, missing_ok=True))
+        actions = diff_sorted(source, dest, checkpoint.read(), job.mirror_deletes)
+        transient_streak = 0
+        try:
+            with ThreadPoolExecutor(job.concurrency, thread_name_prefix="blob-copy") as pool:
+                window: deque[tuple[Action, Future[_Outcome] | _Outcome]] = deque()
+                limit = job.concurrency * 8
+
+                def settle(block: bool) -> None:
+                    nonlocal transient_streak
+                    while window:
+                        action, pending = window[0]
+                        if isinstance(pending, Future):
+                            if not block and not pending.done() and len(window) < limit:
+                                return
+                            outcome = pending.result()
+                        else:
+                            outcome = pending
+                        window.popleft()
+                        self._record(result, checkpoint, action, outcome)
+                        transient_streak = transient_streak + 1 if outcome.transient else 0
+                        if transient_streak >= max(8, job.concurrency):
+                            raise TransientShardFailure(
+                                f"{job}: {transient_streak} transient failures in a row: {outcome.error}"
+                            )
+
+                for action in actions:
+                    window.append((action, self._dispatch(pool, action, result)))
+                    settle(block=False)
+                settle(block=True)
+        except ShardFailed as exc:
+            exc.result = result
+            self._finish(result, checkpoint, started)
+            raise
+        except Exception as exc:
+            result.error = self._redact(describe_error(exc))
+            self._finish(result, checkpoint, started)
+            message = f"{job}: {result.error}"
+            if is_transient(exc):
+                raise TransientShardFailure(message, result) from None
+            raise PermanentShardFailure(message, result) from None
+        self._finish(result, checkpoint, started)
+        if result.counts.failed:
+            first = "; ".join(f"{n}: {e}" for n, e in result.failures[:5])
+            message = f"{job}: {result.counts.failed} blob(s) failed: {first}"
+            if all(self._failure_kinds):
+                raise TransientShardFailure(message, result)
+            raise PermanentShardFailure(message, result)
+        return result
+
+    def _dispatch(
+        self, pool: ThreadPoolExecutor, action: Action, result: ShardResult
+    ) -> Future[_Outcome] | _Outcome:
+        if action.kind is ActionKind.SKIP_ARCHIVE:
+            return _Outcome("archived", error=action.reason)
+        if self.job.dry_run:  # report only
+            return _Outcome(_DRY_RUN_OUTCOME.get(action.kind, "skipped"))
+        if action.kind is ActionKind.COPY:
+            return pool.submit(self.guarded, self.copy_or_confirm, action)
+        if action.kind is ActionKind.UPDATE_PROPERTIES:
+            return pool.submit(self.guarded, self.update_properties, action)
+        if action.kind is ActionKind.DELETE:
+            return pool.submit(self.guarded, self.delete, action)
+        if action.kind is ActionKind.SKIP and self.job.verify == "all":
+            return pool.submit(self.guarded, self.verify_skipped, action)
+        src = action.source
+        assert src is not None
+        return _Outcome("skipped", src.md5_hex or action.checkpoint_md5)
+
+    def _record(
+        self, result: ShardResult, checkpoint: _Checkpoint, action: Action, outcome: _Outcome
+    ) -> None:
+        c = result.counts
+        src = action.source
+        kind = outcome.kind
+        if kind == "copied":
+            c.copied += 1
+            c.bytes_copied += outcome.nbytes if not self.job.dry_run else (src.size if src else 0)
+            if not self.job.dry_run:
+                c.verified += 1
+            if outcome.transfer:
+                result.transfer = outcome.transfer
+            result.sample("copy", f"{action.name} ({action.reason})")
+        elif kind == "updated":
+            c.updated += 1
+            result.sample("update-properties", f"{action.name} ({action.reason})")
+        elif kind == "skipped":
+            c.skipped += 1
+            if self.job.verify == "all" and not self.job.dry_run:
+                c.verified += 1
+        elif kind == "vanished":
+            c.skipped += 1
+            result.sample("vanished", action.name)
+        elif kind == "archived":
+            c.archived += 1
+            result.sample("skip-archive", f"{action.name}: {action.reason}")
+        elif kind == "deleted":
+            c.deleted += 1
+            result.sample("delete", action.name)
+        else:
+            c.failed += 1
+            self._failure_kinds.append(outcome.transient)
+            if len(result.failures) < MAX_FAILURE_SAMPLES:
+                result.failures.append((action.name, outcome.error or "failed"))
+        if kind in ("copied", "updated", "skipped") and src is not None and not self.job.dry_run:
+            checkpoint.add(src.name, src.etag, outcome.md5_hex)
+
+    def _finish(self, result: ShardResult, checkpoint: _Checkpoint, started: float) -> None:
+        """Upload the checkpoint of what was verified (also after a failure: a retry resumes)."""
+        result.seconds = round(time.monotonic() - started, 3)
+        if self.job.dry_run:
+            checkpoint.file.close()
+            return
+        try:
+            ensure_container(self.dst_svc, CHECKPOINT_CONTAINER)
+            checkpoint.save()
+            result.checkpoint_blob = f"{CHECKPOINT_CONTAINER}/{checkpoint.path}"
+            result.checkpoint_entries = checkpoint.entries
+        except Exception as exc:  # noqa: BLE001 - reported; the next run re-compares by MD5
+            log.warning("%s: checkpoint not saved: %s", self.job, self._redact(describe_error(exc)))
+
+
+def run_shard(factory: ClientFactory, job: ShardJob) -> ShardResult:
+    """Replicate one shard (see :class:`ShardCopier`)."""
+    return ShardCopier(factory, job).run()

@@ -1,0 +1,327 @@
+"""Prefect tasks that replicate blob containers between the regions' storage accounts.
+
+Granularity: one task per shard (a container, or a name-prefix range of a large one), never
+one per blob, so a run of a million blobs is a few dozen task runs and a re-run after a
+failure repeats only the shards that failed (each shard also resumes from its checkpoint).
+Shards are independent and their arguments picklable, so they run on any task runner,
+including ``prefect_dask.DaskTaskRunner``.
+
+``replicate_blobs`` is the entry the replicate-artifacts / fail-back flows call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+
+from foundry_dr.blob_sync import (
+    Direction,
+    Shard,
+    ShardCounts,
+    account_pairs,
+    merge_names,
+    select_containers,
+    shard_prefixes,
+)
+from foundry_dr.redact import redact_text
+from foundry_dr.retry import PermanentError, retry_transient
+from tasks.blob_copier import PAGE_SIZE, ShardFailed, ShardJob, ShardResult, Transfer, Verify, run_shard
+
+if TYPE_CHECKING:
+    from foundry_dr.clients import ClientFactory
+    from foundry_dr.plan import Plan
+
+DEFAULT_SHARD_SIZE = 50_000  # blobs per shard: minutes of copying, seconds of listing
+SHARD_RETRIES = 3
+SHARD_RETRY_DELAYS = [2, 10, 30]
+
+
+# ---- client factory across task runners ---------------------------------------------------
+_FACTORIES: dict[str, ClientFactory] = {}
+_FACTORIES_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class FactoryRef:
+    """A picklable handle on the flow's :class:`ClientFactory`.
+
+    In the flow's process (thread task runner) it resolves to the very factory the flow built,
+    sharing its cached clients and connection pools. In another process (a Dask worker) it
+    builds an equivalent factory from the plan; for the sandbox the env document travels along
+    (in memory only: ``repr=False`` keeps its account keys out of any repr or log).
+    """
+
+    token: str
+    plan: Plan
+    sandbox_env: dict | None = field(default=None, repr=False, compare=False)
+
+    def resolve(self) -> ClientFactory:
+        from foundry_dr.clients import ClientFactory
+
+        with _FACTORIES_LOCK:
+            factory = _FACTORIES.get(self.token)
+            if factory is None:
+                factory = ClientFactory(self.plan, sandbox_env=self.sandbox_env)
+                _FACTORIES[self.token] = factory
+            return factory
+
+
+def factory_ref(factory: ClientFactory) -> FactoryRef:
+    token = uuid.uuid4().hex
+    with _FACTORIES_LOCK:
+        _FACTORIES[token] = factory
+    return FactoryRef(token, factory.plan, factory.sandbox_env if factory.is_sandbox else None)
+
+
+# ---- what to replicate ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ContainerPair:
+    source_account: str
+    dest_account: str
+    container: str
+
+    def __str__(self) -> str:
+        return f"{self.source_account}/{self.container}"
+
+
+def datastore_containers(factory: ClientFactory, side: str) -> dict[str, set[str]]:
+    """account -> containers behind the side's hub blob datastores (via MLClient)."""
+    found: dict[str, set[str]] = {}
+    for ds in factory.ml_client(side).datastores.list():  # type: ignore[arg-type]
+        account, container = getattr(ds, "account_name", None), getattr(ds, "container_name", None)
+        if account and container:
+            found.setdefault(account, set()).add(container)
+    return found
+
+
+@task(
+    name="blob-containers",
+    retries=SHARD_RETRIES,
+    retry_delay_seconds=SHARD_RETRY_DELAYS,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+def list_container_pairs(
+    ref: FactoryRef, direction: Direction, from_datastores: Mapping[str, Iterable[str]] | None
+) -> list[ContainerPair]:
+    """The containers to replicate, per account pair: datastores' containers + plan patterns
+    - excludes, among the containers that exist in the source account."""
+    factory = ref.resolve()
+    plan = factory.plan
+    rep = plan.replication
+    source_side = "primary" if direction == "to-secondary" else "secondary"
+    if from_datastores is None:
+        from_datastores = datastore_containers(factory, source_side)
+    pairs: list[ContainerPair] = []
+    for src, dst in account_pairs(plan.primary, plan.secondary, direction):
+        existing = [c.name for c in factory.blob_service(src).list_containers()]
+        chosen = select_containers(existing, from_datastores.get(src, ()), rep.containers, rep.exclude)
+        pairs.extend(ContainerPair(src, dst, c) for c in chosen)
+    return pairs
+
+
+@task(
+    name="blob-shards",
+    retries=SHARD_RETRIES,
+    retry_delay_seconds=SHARD_RETRY_DELAYS,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+def list_shards(ref: FactoryRef, pair: ContainerPair, mirror_deletes: bool, shard_size: int) -> list[Shard]:
+    """Cut a container into prefix shards of at most ``shard_size`` blobs.
+
+    A container that fits in one listing page is one shard at the cost of one request.
+    Otherwise the names (only) are streamed once (source, and destination too when deletes
+    are mirrored, so that destination-only names are covered) and split by prefix.
+    """
+    factory = ref.resolve()
+    src = factory.blob_service(pair.source_account).get_container_client(pair.container)
+    pages = src.list_blob_names(results_per_page=min(PAGE_SIZE, shard_size)).by_page()
+    first = list(next(pages, None) or [])
+    if pages.continuation_token is None and not mirror_deletes:
+        return [Shard(estimated_blobs=len(first))]
+    streams: list[Iterator[str]] = [itertools.chain(first, itertools.chain.from_iterable(pages))]
+    if mirror_deletes:
+        dst = factory.blob_service(pair.dest_account).get_container_client(pair.container)
+        if dst.exists():
+            streams.append(iter(dst.list_blob_names(results_per_page=PAGE_SIZE)))
+    return shard_prefixes(merge_names(*streams), shard_size)
+
+
+@task(
+    name="blob-shard",
+    task_run_name="blob-shard-{job}",
+    retries=SHARD_RETRIES,
+    retry_delay_seconds=SHARD_RETRY_DELAYS,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+def replicate_shard(ref: FactoryRef, job: ShardJob) -> ShardResult:
+    """Replicate one shard: list both sides, diff, copy (bounded threads), verify, checkpoint.
+    Retried (by Prefect) only when its failure is transient; a retry resumes from the checkpoint
+    that the failed attempt saved."""
+    result = run_shard(ref.resolve(), job)
+    c = result.counts
+    get_run_logger().info(
+        "%s: %s copied, %s updated, %s skipped, %s archived, %s deleted (%d bytes, %.1f s, %s)%s",
+        job, c.copied, c.updated, c.skipped, c.archived, c.deleted, c.bytes_copied, result.seconds,
+        result.transfer, " [dry run]" if job.dry_run else "",
+    )  # fmt: skip
+    return result
+
+
+# ---- the entry the flows call --------------------------------------------------------------
+@dataclass
+class BlobReplicationReport:
+    """Totals and per-shard results of one replication; no secrets, no per-blob map."""
+
+    direction: str
+    dry_run: bool
+    verify: str
+    containers: list[str] = field(default_factory=list)
+    shards: list[ShardResult] = field(default_factory=list)
+    totals: ShardCounts = field(default_factory=ShardCounts)
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and self.totals.failed == 0
+
+    @property
+    def changed(self) -> int:
+        t = self.totals
+        return t.copied + t.updated + t.deleted
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per shard, for a table artifact."""
+        return [
+            {
+                "container": f"{s.source_account}/{s.container} -> {s.dest_account}",
+                "shard": s.shard,
+                **{
+                    k: getattr(s.counts, k)
+                    for k in ("copied", "updated", "skipped", "archived", "deleted", "failed")
+                },
+                "bytes": s.counts.bytes_copied,
+                "seconds": s.seconds,
+                "transfer": s.transfer,
+                "error": s.error or "",
+            }
+            for s in self.shards
+        ]
+
+    def summary(self) -> str:
+        t = self.totals
+        mode = "would copy" if self.dry_run else "copied"
+        rate = t.bytes_copied / self.seconds / 1e6 if self.seconds else 0.0
+        return (
+            f"blobs {self.direction}: {mode} {t.copied} ({t.bytes_copied} bytes, {rate:.1f} MB/s), "
+            f"updated {t.updated}, skipped {t.skipped}, archived {t.archived}, deleted {t.deleted}, "
+            f"failed {t.failed}; {len(self.containers)} containers, {len(self.shards)} shards, "
+            f"{self.seconds:.1f} s"
+        )
+
+
+class BlobReplicationFailed(PermanentError):
+    """Some shards failed after their retries; ``report`` says which and what was done."""
+
+    def __init__(self, report: BlobReplicationReport) -> None:
+        self.report = report
+        shown = "; ".join(report.failures[:5])
+        super().__init__(f"blob replication failed in {len(report.failures)} shard(s): {shown}")
+
+
+def replicate_blobs(
+    plan: Plan,
+    factory: ClientFactory,
+    direction: Direction = "to-secondary",
+    dry_run: bool = False,
+    verify: Verify = "changed",
+    *,
+    datastores: Mapping[str, Iterable[str]] | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_retries: int | None = None,
+    raise_on_failure: bool = True,
+    progress_key: str | None = None,
+) -> BlobReplicationReport:
+    """Replicate the blob containers of one side into the other. Call it inside a flow.
+
+    ``datastores`` maps a source account to the containers behind the hub's datastores
+    (from an inventory); None asks the hub (MLClient). Shards run on the flow's task runner and
+    a progress artifact advances as they finish. With ``raise_on_failure`` a failed shard
+    (after its retries) raises :class:`BlobReplicationFailed` once every shard has finished;
+    the exception carries the report.
+    """
+    started = time.monotonic()
+    rep = plan.replication
+    ref = factory_ref(factory)
+    report = BlobReplicationReport(direction, dry_run, verify)
+    logger = get_run_logger()
+    secrets = _secrets(factory)
+    plain = {str(k): sorted(v) for k, v in datastores.items()} if datastores is not None else None
+    pairs = list_container_pairs(ref, direction, plain)
+    report.containers = [str(p) for p in pairs]
+    shard_task = (
+        replicate_shard if shard_retries is None else replicate_shard.with_options(retries=shard_retries)
+    )
+
+    progress = create_progress_artifact(
+        progress=0.0, key=progress_key, description=f"Blob replication {direction}: shards finished"
+    )
+    plan_futures = [list_shards.submit(ref, p, rep.mirror_deletes, shard_size) for p in pairs]
+    futures = []
+    for pair, fut in zip(pairs, plan_futures, strict=True):
+        try:
+            shards = fut.result()
+        except Exception as exc:  # noqa: BLE001 - reported, other containers go on
+            report.failures.append(redact_text(f"{pair}: cannot list shards: {exc}", secrets))
+            continue
+        for shard in shards:
+            job = ShardJob(
+                pair.source_account, pair.dest_account, pair.container, shard, dry_run=dry_run,
+                verify=verify, mirror_deletes=rep.mirror_deletes, transfer=_transfer(rep.transfer),
+                concurrency=rep.concurrency, excludes=tuple(p for p in rep.exclude if "/" in p),
+            )  # fmt: skip
+            futures.append(shard_task.submit(ref, job))
+    for done, fut in enumerate(as_completed(futures), start=1):
+        try:
+            result = fut.result()
+        except ShardFailed as exc:
+            result = exc.result
+            report.failures.append(redact_text(str(exc), secrets))
+        except Exception as exc:  # noqa: BLE001 - reported
+            result = None
+            report.failures.append(redact_text(f"{type(exc).__name__}: {exc}", secrets))
+        if result is not None:
+            report.shards.append(result)
+            report.totals.add(result.counts)
+        update_progress_artifact(progress, 100.0 * done / max(1, len(futures)))
+    if not futures:
+        update_progress_artifact(progress, 100.0)
+    report.shards.sort(key=lambda s: (s.source_account, s.container, s.shard))
+    report.seconds = round(time.monotonic() - started, 3)
+    (logger.warning if report.failures else logger.info)(report.summary())
+    if report.failures and raise_on_failure:
+        raise BlobReplicationFailed(report)
+    return report
+
+
+def _transfer(value: str) -> Transfer:
+    return value if value in ("server-side", "streaming", "auto") else "auto"  # type: ignore[return-value]
+
+
+def _secrets(factory: ClientFactory) -> list[str]:
+    if not factory.is_sandbox:
+        return []
+    return [a.get("key", "") for a in factory.sandbox_env.get("storage_accounts", {}).values()]

@@ -1,0 +1,103 @@
+"""Fixtures for integration tests: one sandbox (Azurite + emulator) for the whole run.
+
+Use them like this::
+
+    def test_something(sandbox, sandbox_env, control):
+        control(sandbox, "POST", "/faults", {"outage": {"region": "eastus"}})
+        url = sandbox_env["storage_accounts"]["stfdreastus"]["blob_endpoint"]
+
+- ``sandbox`` (session): the running sandbox's :class:`~sandbox.config.SandboxConfig`. It is
+  started once with ``lifecycle.up(tmpdir, detach=True)`` and stopped (and purged) at the end.
+  Set ``FOUNDRY_DR_TEST_SANDBOX_DIR`` to run against a sandbox directory of your own instead;
+  it is started if needed and left running, which makes re-runs faster while developing.
+- ``sandbox_env`` (session): the ``sandbox env --json`` document (what product code reads).
+- ``control`` : the function ``control(sandbox, method, path, json=None)`` calling the control
+  API (``/faults``, ``/heal``, ``/requests``, ...); it returns the decoded JSON.
+
+After each test that used the sandbox, faults are healed (nothing else is reset: state and the
+request log are shared, so tests use unique names and filter the log by them).
+Every test under ``tests/integration`` gets the ``integration`` marker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox import lifecycle
+from sandbox.config import SandboxConfig
+
+REUSE_VARIABLE = "FOUNDRY_DR_TEST_SANDBOX_DIR"
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _quiet(*_: object) -> None:
+    """lifecycle's ``echo``: keep the test output clean."""
+
+
+def control(sandbox: SandboxConfig, method: str, path: str, json: Any = None) -> Any:
+    """Call the sandbox's control API (``{control_endpoint}{path}``); raise on an error status."""
+    with httpx.Client(verify=str(sandbox.ca_path), timeout=30, trust_env=False) as client:
+        resp = client.request(method, f"{sandbox.control_endpoint}{path}", json=json)
+    resp.raise_for_status()
+    return resp.json() if resp.content else None
+
+
+def request_log(sandbox: SandboxConfig, **match: Any) -> list[dict]:
+    """Entries of the request log whose fields equal ``match`` (``path`` matches as a substring)."""
+    path = match.pop("path", None)
+    return [
+        e
+        for e in control(sandbox, "GET", "/requests") or []
+        if (path is None or path in e["path"]) and all(e.get(k) == v for k, v in match.items())
+    ]
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxConfig]:
+    reuse = os.environ.get(REUSE_VARIABLE)
+    if reuse:
+        yield lifecycle.up(Path(reuse), detach=True, echo=_quiet)
+        return
+    directory = tmp_path_factory.mktemp("sandbox")
+    config = lifecycle.up(directory, detach=True, echo=_quiet)
+    try:
+        yield config
+    finally:
+        lifecycle.down(directory, purge=True, echo=_quiet)
+
+
+@pytest.fixture(scope="session")
+def sandbox_env(sandbox: SandboxConfig) -> dict:
+    return sandbox.env()
+
+
+@pytest.fixture(name="control")
+def control_fixture() -> Any:
+    """The :func:`control` helper, as a fixture (conftest modules are not meant to be imported)."""
+    return control
+
+
+@pytest.fixture(name="request_log")
+def request_log_fixture() -> Any:
+    """The :func:`request_log` helper, as a fixture."""
+    return request_log
+
+
+@pytest.fixture(autouse=True)
+def _heal_after_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Heal every fault after a test that used the sandbox, so one test's outage ends with it."""
+    yield
+    if "sandbox" in request.fixturenames:
+        control(request.getfixturevalue("sandbox"), "POST", "/heal")
