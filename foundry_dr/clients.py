@@ -63,7 +63,11 @@ class CloudEndpoints:
 
 AZURE_CLOUDS: dict[str, CloudEndpoints] = {
     "AzureCloud": CloudEndpoints(
-        "AzureCloud", "https://management.azure.com/", "login.microsoftonline.com", "core.windows.net", "vault.azure.net"
+        "AzureCloud",
+        "https://management.azure.com/",
+        "login.microsoftonline.com",
+        "core.windows.net",
+        "vault.azure.net",
     ),
     "AzureUSGovernment": CloudEndpoints(
         "AzureUSGovernment",
@@ -250,8 +254,13 @@ class ClientFactory:
             adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max_connections)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
+            from azure.storage.blob import ExponentialRetry
+
             kwargs = self._transport_kwargs()
             kwargs.pop("connection_verify", None)  # the sandbox's blob endpoint is plain http
+            # Storage has its own retry policy (its default first back-off is 15 s); Storage
+            # throttles with 503 ServerBusy, which this retries.
+            kwargs["retry_policy"] = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=5)
             if self.is_sandbox:
                 key = self.sandbox_env["storage_accounts"][account]["key"]
                 credential: Any = {"account_name": account, "account_key": key}

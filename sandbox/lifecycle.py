@@ -281,7 +281,7 @@ def _foreground(directory: Path, echo: Any) -> None:
         nonlocal stop
         stop = True
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     echo("press Ctrl-C to stop the sandbox")
     try:
         while not stop:
@@ -289,11 +289,10 @@ def _foreground(directory: Path, echo: Any) -> None:
             if dead:
                 echo(f"sandbox process {dead[0]} exited; see {log_path(directory, dead[0])}")
                 break
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+            time.sleep(0.2)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         down(directory, purge=False, echo=echo)
 
 

@@ -34,6 +34,7 @@ def _server(app, port: int, config: SandboxConfig, tls: bool) -> uvicorn.Server:
         access_log=False,
         lifespan="off",
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=1,  # clients keep TLS connections open; don't wait for them
         **kwargs,
     )
     server = uvicorn.Server(cfg)

@@ -53,7 +53,9 @@ def issue_token(config: SandboxConfig, client_id: str, client_secret: str, scope
             }
             header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
             body = _b64(json.dumps(claims, separators=(",", ":")).encode())
-            sig = _b64(hmac.new(config.token_signing_key.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest())
+            sig = _b64(
+                hmac.new(config.token_signing_key.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+            )
             return f"{header}.{body}.{sig}", TOKEN_LIFETIME_SECONDS
     return None
 

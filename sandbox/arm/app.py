@@ -45,17 +45,20 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
     @app.get("/{tenant}/v2.0/.well-known/openid-configuration")
     async def openid_configuration(tenant: str) -> Response:
         base = f"{config.authority}/{tenant}"
-        return _json(200, {
-            "issuer": f"{base}/v2.0",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-            "jwks_uri": f"{base}/discovery/v2.0/keys",
-            "response_types_supported": ["code", "id_token", "token"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "tenant_region_scope": "NA",
-        })
+        return _json(
+            200,
+            {
+                "issuer": f"{base}/v2.0",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "response_types_supported": ["code", "id_token", "token"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "tenant_region_scope": "NA",
+            },
+        )
 
     @app.post("/{tenant}/oauth2/v2.0/token")
     async def token(tenant: str, request: Request) -> Response:
@@ -63,30 +66,46 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
         form = {k: v[0] for k, v in urllib.parse.parse_qs((await request.body()).decode()).items()}
         if tenant != config.tenant_id:
             faults.record("identity", None, "POST", f"/{tenant}/oauth2/v2.0/token", 400)
-            return _json(400, {"error": "invalid_request", "error_description": f"AADSTS90002: Tenant '{tenant}' not found."})
-        issued = issue_token(config, str(form.get("client_id", "")), str(form.get("client_secret", "")),
-                             str(form.get("scope", "")))
+            return _json(
+                400, {"error": "invalid_request", "error_description": f"AADSTS90002: Tenant '{tenant}' not found."}
+            )
+        issued = issue_token(
+            config, str(form.get("client_id", "")), str(form.get("client_secret", "")), str(form.get("scope", ""))
+        )
         if issued is None:
             faults.record("identity", None, "POST", f"/{tenant}/oauth2/v2.0/token", 401)
-            return _json(401, {"error": "invalid_client",
-                               "error_description": "AADSTS7000215: Invalid client secret provided."})
+            return _json(
+                401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}
+            )
         access_token, lifetime = issued
         faults.record("identity", None, "POST", f"/{tenant}/oauth2/v2.0/token", 200)
-        return _json(200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
-                           "access_token": access_token})
+        return _json(
+            200,
+            {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access_token},
+        )
 
     @app.get("/metadata/endpoints")
     async def metadata_endpoints() -> Response:
         arm = config.arm_endpoint
-        return _json(200, {
-            "name": "FoundryDrSandbox",
-            "resourceManager": arm,
-            "authentication": {"loginEndpoint": config.authority, "audiences": [arm], "tenant": config.tenant_id,
-                               "identityProvider": "AAD"},
-            "portal": "https://portal.azure.com/",
-            "suffixes": {"storage": "core.windows.net", "keyVaultDns": "vault.azure.net",
-                         "acrLoginServer": "azurecr.io"},
-        })
+        return _json(
+            200,
+            {
+                "name": "FoundryDrSandbox",
+                "resourceManager": arm,
+                "authentication": {
+                    "loginEndpoint": config.authority,
+                    "audiences": [arm],
+                    "tenant": config.tenant_id,
+                    "identityProvider": "AAD",
+                },
+                "portal": "https://portal.azure.com/",
+                "suffixes": {
+                    "storage": "core.windows.net",
+                    "keyVaultDns": "vault.azure.net",
+                    "acrLoginServer": "azurecr.io",
+                },
+            },
+        )
 
     # ---- control API -----------------------------------------------------------------------
     @app.get("/_sandbox/health")
@@ -152,8 +171,10 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
                     401,
                     "AuthenticationFailed" if request.headers.get("authorization") else "AuthenticationFailed",
                     "Authentication failed. The 'Authorization' header is missing or its bearer token is not valid.",
-                    {"WWW-Authenticate": f'Bearer authorization_uri="{config.authority}/{config.tenant_id}", '
-                                         'error="invalid_token", error_description="The authentication failed."'},
+                    {
+                        "WWW-Authenticate": f'Bearer authorization_uri="{config.authority}/{config.tenant_id}", '
+                        'error="invalid_token", error_description="The authentication failed."'
+                    },
                 )
             principal = caller.principal
             path = parse(raw_path, method)
@@ -163,8 +184,11 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
                 try:
                     body = json.loads(raw)
                 except ValueError as exc:
-                    raise ArmError(400, "InvalidRequestContent",
-                                   f"The request content was invalid and could not be deserialized: {exc}") from exc
+                    raise ArmError(
+                        400,
+                        "InvalidRequestContent",
+                        f"The request content was invalid and could not be deserialized: {exc}",
+                    ) from exc
             region = engine.region_of_path(path, body)
             decision = await faults.decide("arm", region, method, raw_path)
             if decision is not None:

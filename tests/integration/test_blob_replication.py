@@ -289,7 +289,11 @@ def test_no_secrets_in_logs_results_or_artifacts(
     report = state.result()
     flow_run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        for _ in range(50):  # logs reach the API in batches
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            if any("copied" in log.message for log in logs):
+                break
+            time.sleep(0.2)
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )

@@ -128,9 +128,7 @@ def test_azure_clouds_build_every_client(cloud: str) -> None:
     check_types(clients)
     endpoints = AZURE_CLOUDS[cloud]
     assert factory.arm_endpoint == endpoints.resource_manager
-    assert clients[5].url.startswith(
-        f"https://{plan.primary.storage_account}.blob.{endpoints.storage_suffix}"
-    )
+    assert clients[5].url.startswith(f"https://{plan.primary.storage_account}.blob.{endpoints.storage_suffix}")
     assert clients[6].vault_url == f"https://{plan.shared.key_vault.name}.{endpoints.keyvault_suffix}"
 
 

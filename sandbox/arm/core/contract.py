@@ -99,7 +99,9 @@ def _check_model(model_cls: type, body: Any, path: str, problems: list[str]) -> 
             for part in _split_key(attr_map[attr]["key"]):
                 node = node.get(part) if isinstance(node, dict) else None
             if node is None:
-                problems.append(f"Required property '{_join(path, attr_map[attr]['key'])}' not found on '{model_cls.__name__}'")
+                problems.append(
+                    f"Required property '{_join(path, attr_map[attr]['key'])}' not found on '{model_cls.__name__}'"
+                )
 
 
 def _check_tree(model_cls: type, tree: dict, body: dict, path: str, problems: list[str]) -> None:
@@ -203,8 +205,11 @@ def _mb_required(cls: type, fields: dict[str, tuple[str, Any, Any]]) -> list[str
     if keyword is None:
         return []
     by_attr = {attr: rest for rest, (attr, _, _) in fields.items()}
-    return [by_attr[name] for name, p in inspect.signature(keyword).parameters.items()
-            if p.kind is p.KEYWORD_ONLY and p.default is p.empty and name in by_attr]
+    return [
+        by_attr[name]
+        for name, p in inspect.signature(keyword).parameters.items()
+        if p.kind is p.KEYWORD_ONLY and p.default is p.empty and name in by_attr
+    ]
 
 
 def _mb_subtype(cls: type, body: dict) -> type:
@@ -224,9 +229,7 @@ def _check_model_base(cls: type, body: dict, path: str, problems: list[str]) -> 
     for wire, value in body.items():
         here = _join(path, wire)
         if wire not in fields:
-            problems.append(
-                f"Could not find member '{wire}' on object of type '{cls.__name__}'. Path '{here}'"
-            )
+            problems.append(f"Could not find member '{wire}' on object of type '{cls.__name__}'. Path '{here}'")
             continue
         _check_annotation(fields[wire][1], value, here, problems)
     for rest in _mb_required(cls, fields):

@@ -78,8 +78,14 @@ class Engine:
         if path.kind in ("resource", "action", "collection") and path.names:
             for n in range(len(path.names), 0, -1):
                 candidates.append(
-                    ArmPath("resource", path.subscription, path.resource_group, path.namespace,
-                            path.types[:n], path.names[:n]).resource_id
+                    ArmPath(
+                        "resource",
+                        path.subscription,
+                        path.resource_group,
+                        path.namespace,
+                        path.types[:n],
+                        path.names[:n],
+                    ).resource_id
                 )
         if path.resource_group is not None:
             candidates.append(f"/subscriptions/{path.subscription}/resourceGroups/{path.resource_group}")
@@ -97,8 +103,10 @@ class Engine:
         if req.method == "GET" or req.caller.role == "Owner":
             return
         p = req.path
-        operation = f"{p.full_type}/{p.action}/action" if p.kind == "action" else (
-            f"{p.full_type}/delete" if req.method == "DELETE" else f"{p.full_type}/write"
+        operation = (
+            f"{p.full_type}/{p.action}/action"
+            if p.kind == "action"
+            else (f"{p.full_type}/delete" if req.method == "DELETE" else f"{p.full_type}/write")
         )
         raise ArmError(
             403,
@@ -111,14 +119,24 @@ class Engine:
     # ---- dispatch ------------------------------------------------------------------------
     def handle(self, req: Request) -> Reply:
         if not req.api_version:
-            raise ArmError(400, "MissingApiVersionParameter",
-                           "The api-version query parameter (?api-version=) is required for all requests.")
+            raise ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
         self.authorize(req)
         p = req.path
         if p.kind == "subscription":
-            return Reply(200, {"id": f"/subscriptions/{p.subscription}", "subscriptionId": p.subscription,
-                               "displayName": "foundry-dr sandbox", "state": "Enabled",
-                               "tenantId": self.config.tenant_id})
+            return Reply(
+                200,
+                {
+                    "id": f"/subscriptions/{p.subscription}",
+                    "subscriptionId": p.subscription,
+                    "displayName": "foundry-dr sandbox",
+                    "state": "Enabled",
+                    "tenantId": self.config.tenant_id,
+                },
+            )
         if p.kind == "provider_path":
             return self._provider_path(req)
         if p.kind == "collection":
@@ -128,8 +146,10 @@ class Engine:
         if p.kind == "action":
             return self._action(req)
         if req.method == "GET":
-            if p.kind == "resource" and p.resource_group is not None and not self.store.get(
-                f"/subscriptions/{p.subscription}/resourceGroups/{p.resource_group}"
+            if (
+                p.kind == "resource"
+                and p.resource_group is not None
+                and not self.store.get(f"/subscriptions/{p.subscription}/resourceGroups/{p.resource_group}")
             ):
                 raise rg_not_found(p.resource_group)
             return Reply(200, self.get_view(p.resource_id, p))
@@ -232,9 +252,12 @@ class Engine:
         if len(p.names) > 1:
             parent = self.load(p.parent_id)
             if parent is None:
-                raise ArmError(404, "ParentResourceNotFound",
-                               f"Can not perform requested operation on nested resource. Parent resource "
-                               f"'{p.parent_id}' not found.")
+                raise ArmError(
+                    404,
+                    "ParentResourceNotFound",
+                    f"Can not perform requested operation on nested resource. Parent resource "
+                    f"'{p.parent_id}' not found.",
+                )
             return parent
         return None
 
@@ -258,11 +281,17 @@ class Engine:
         rid = p.resource_id
         existing = self.load(rid)
         if existing and existing.meta.get("ready_at"):
-            raise ArmError(409, "AnotherOperationInProgress",
-                           f"Another operation on '{rid}' is in progress; retry when it completes.")
+            raise ArmError(
+                409,
+                "AnotherOperationInProgress",
+                f"Another operation on '{rid}' is in progress; retry when it completes.",
+            )
         doc, meta = rtype.build(self, req, existing, parent)
-        required = rtype.location_required if rtype.location_required is not None else (
-            len(p.names) == 1 and p.kind != "resource_group")
+        required = (
+            rtype.location_required
+            if rtype.location_required is not None
+            else (len(p.names) == 1 and p.kind != "resource_group")
+        )
         if required and not doc.get("location"):
             raise ArmError(400, "LocationRequired", f"The location property is required for '{p.full_type}'.")
         doc["id"] = rid if not existing else existing.doc["id"]
@@ -274,8 +303,11 @@ class Engine:
         system.update(lastModifiedAt=stamp, lastModifiedBy=req.caller.client_id, lastModifiedByType="Application")
         doc["systemData"] = system
         meta["parent"] = p.parent_id
-        meta["region"] = normalize_location(doc.get("location")) or (parent.meta.get("region") if parent else None) \
+        meta["region"] = (
+            normalize_location(doc.get("location"))
+            or (parent.meta.get("region") if parent else None)
             or self.region_of_path(p)
+        )
         status = 200 if existing else rtype.create_status
         headers: dict[str, str] = {}
         if rtype.lro_put:
@@ -284,8 +316,9 @@ class Engine:
             meta["ready_at"] = time.time() + delay
             meta["op"] = op_id
             doc.setdefault("properties", {})["provisioningState"] = "Updating" if existing else "Creating"
-            self.store.put_operation(op_id, {"id": op_id, "name": op_id, "status": "InProgress",
-                                             "resourceId": rid, "startTime": stamp})
+            self.store.put_operation(
+                op_id, {"id": op_id, "name": op_id, "status": "InProgress", "resourceId": rid, "startTime": stamp}
+            )
             headers = self.async_headers(req, op_id, meta["region"], delay)
         self.store.put(rid, p.parent_id, p.full_type, doc, meta)
         if not rtype.lro_put:
@@ -294,8 +327,10 @@ class Engine:
 
     def async_headers(self, req: Request, op_id: str, region: str | None, delay: float) -> dict[str, str]:
         ns = req.path.namespace or "Microsoft.Resources"
-        url = (f"{req.base_url}/subscriptions/{req.path.subscription}/providers/{ns}/locations/"
-               f"{region or 'global'}/operationStatuses/{op_id}?api-version={req.api_version}")
+        url = (
+            f"{req.base_url}/subscriptions/{req.path.subscription}/providers/{ns}/locations/"
+            f"{region or 'global'}/operationStatuses/{op_id}?api-version={req.api_version}"
+        )
         return {"Azure-AsyncOperation": url, "Retry-After": _retry_after(delay)}
 
     def _patch(self, req: Request) -> Reply:
@@ -327,8 +362,7 @@ class Engine:
         rtype = self.type_of(p.full_type)
         handler = {k.lower(): v for k, v in rtype.actions.items()}.get((p.action or "").lower())
         if handler is None:
-            raise ArmError(404, "InvalidResourceType",
-                           f"The action '{p.action}' is not supported on '{p.full_type}'.")
+            raise ArmError(404, "InvalidResourceType", f"The action '{p.action}' is not supported on '{p.full_type}'.")
         if existing is None and not getattr(handler, "allow_missing", False):
             self._check_parents(p) if len(p.names) > 1 else None
             raise not_found(rid)

@@ -6,8 +6,14 @@ from __future__ import annotations
 class ArmError(Exception):
     """Raised anywhere in the emulator; the app turns it into an ARM error response."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                 details: list[dict] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        details: list[dict] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code

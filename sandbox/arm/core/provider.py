@@ -70,7 +70,9 @@ class ResourceType:
         """Called before a PUT's parents are checked: an RP that creates a missing parent on its
         own (an asset version PUT creates its container) does it here."""
 
-    def build(self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None) -> tuple[dict, dict]:
+    def build(
+        self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
+    ) -> tuple[dict, dict]:
         """The document to store for a PUT, and the private meta. Raise ArmError to refuse."""
         body = copy.deepcopy(req.body) if isinstance(req.body, dict) else {}
         doc: dict = {k: v for k, v in body.items() if k not in ("id", "name", "type", "systemData")}

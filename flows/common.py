@@ -1,0 +1,125 @@
+"""What every runbook flow shares: plan resolution, approval gate, events, lock, reports.
+
+Flows stay thin: they order tasks, pause for approval and publish reports; they make no
+Azure calls themselves.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.context import FlowRunContext
+from prefect.events import emit_event
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from pydantic import Field
+
+from foundry_dr.errors import RunbookRejected
+from foundry_dr.plan import Plan, load_plan
+from foundry_dr.redact import redact_text
+
+
+class ApprovalInput(RunInput):
+    """The form shown in the Prefect UI when a runbook pauses for approval."""
+
+    approve: bool = Field(default=False, description="Approve the changes described above.")
+    approver: str = Field(default="", description="Who approves (name or e-mail).")
+    reason: str = Field(default="", description="Reason or change/incident ticket.")
+
+
+def resolve_plan(plan: Plan | str | dict) -> Plan:
+    """Flows take a Plan (CLI), a path (deployments: the plan path is the parameter) or a dict."""
+    if isinstance(plan, Plan):
+        return plan
+    if isinstance(plan, str | Path):
+        return load_plan(plan)
+    from foundry_dr.plan import validate_plan
+
+    return validate_plan(plan, "plan parameter")
+
+
+def flow_run_id() -> str | None:
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
+
+
+def emit(runbook: str, phase: str, plan: Plan, **payload: Any) -> None:
+    """Emit ``foundry-dr.<runbook>.<phase>`` so automations can notify on it."""
+    emit_event(
+        event=f"foundry-dr.{runbook}.{phase}",
+        resource={"prefect.resource.id": f"foundry-dr.plan.{plan.name}", "prefect.resource.name": plan.name},
+        related=[{"prefect.resource.id": f"prefect.flow-run.{flow_run_id()}", "prefect.resource.role": "flow-run"}]
+        if flow_run_id()
+        else None,
+        payload={k: v for k, v in payload.items() if v is not None},
+    )
+
+
+def approval_gate(runbook: str, plan: Plan, *, approve: bool, summary: str, poll_interval: int | None = None) -> dict:
+    """Pause for approval when the plan requires it; return the recorded decision.
+
+    ``approve=True`` (the CLI's ``--approve``) counts as the caller's approval. A rejection or
+    a timeout raises :class:`RunbookRejected` before anything has been changed.
+    """
+    logger = get_run_logger()
+    if not plan.approvals.is_required(runbook):
+        return {"decision": "auto", "approver": "plan", "reason": f"approvals.{runbook} is auto"}
+    if approve:
+        return {"decision": "approved", "approver": _local_user(), "reason": "--approve on the command line"}
+    timeout = plan.approvals.timeout_minutes * 60
+    logger.info("waiting for approval of %s (timeout %d min)", runbook, plan.approvals.timeout_minutes)
+    emit(runbook, "awaiting-approval", plan, summary=summary)
+    kwargs: dict[str, Any] = {"timeout": timeout}
+    if poll_interval:
+        kwargs["poll_interval"] = poll_interval
+    try:
+        answer = pause_flow_run(
+            wait_for_input=ApprovalInput.with_initial_data(
+                description=f"## Approve {runbook} for plan `{plan.name}`?\n\n{summary}"
+            ),
+            **kwargs,
+        )
+    except Exception as exc:  # prefect raises on timeout (FlowPauseTimeout)
+        if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc).lower():
+            raise RunbookRejected(runbook, f"no approval within {plan.approvals.timeout_minutes} min",
+                                  timed_out=True) from exc
+        raise
+    if not answer.approve:
+        raise RunbookRejected(runbook, answer.reason or "rejected", approver=answer.approver or None)
+    return {"decision": "approved", "approver": answer.approver or "unknown", "reason": answer.reason}
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database in some containers
+        return "cli"
+
+
+@contextmanager
+def timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        timings[step] = round(time.monotonic() - start, 3)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def publish_report(key: str, markdown: str, rows: list[dict] | None = None, table_key: str | None = None) -> None:
+    """Markdown report + optional table artifact, both scrubbed of anything secret-looking."""
+    create_markdown_artifact(key=key, markdown=redact_text(markdown), description=f"{key} report")
+    if rows:
+        safe = [{k: redact_text(str(v)) for k, v in row.items()} for row in rows]
+        create_table_artifact(key=table_key or f"{key}-items", table=safe, description=f"{key} items")

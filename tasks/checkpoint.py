@@ -1,0 +1,66 @@
+"""Write and read replication checkpoints in the regions' storage (container ``foundry-dr``).
+
+The checkpoint goes to the destination side's default account first (it must survive the
+loss of the source region), then to the other side's when that answers.
+"""
+
+from __future__ import annotations
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import ContentSettings
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from foundry_dr.checkpoint import CHECKPOINT_CONTAINER, Checkpoint
+from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.retry import retry_transient
+
+
+def _account(factory: ClientFactory, side: Side) -> str:
+    return factory.plan.primary.storage_account if side == "primary" else factory.plan.secondary.storage_account
+
+
+def _write(factory: ClientFactory, side: Side, checkpoint: Checkpoint) -> None:
+    container = factory.blob_service(_account(factory, side)).get_container_client(CHECKPOINT_CONTAINER)
+    try:
+        container.create_container()
+    except ResourceExistsError:
+        pass
+    data = checkpoint.model_dump_json(indent=1).encode()
+    settings = ContentSettings(content_type="application/json")
+    container.upload_blob(checkpoint.blob_name(), data, overwrite=True, content_settings=settings)
+    # latest.json last: a reader never sees a "latest" whose history entry is missing
+    container.upload_blob(Checkpoint.latest_name(checkpoint.plan), data, overwrite=True, content_settings=settings)
+
+
+@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def write_checkpoint(factory: ClientFactory, checkpoint: Checkpoint, destination: Side) -> list[str]:
+    """Store the checkpoint on the destination side (required) and the source side (best effort)."""
+    logger = get_run_logger()
+    _write(factory, destination, checkpoint)
+    written = [destination]
+    other: Side = "primary" if destination == "secondary" else "secondary"
+    try:
+        _write(factory, other, checkpoint)
+        written.append(other)
+    except AzureError as exc:
+        logger.warning("checkpoint not mirrored to the %s side (%s); the %s copy is authoritative",
+                       other, type(exc).__name__, destination)
+    return written
+
+
+def read_checkpoint(factory: ClientFactory, plan_name: str, sides: tuple[Side, ...] = ("secondary", "primary")
+                    ) -> Checkpoint | None:
+    """The newest checkpoint readable on any of ``sides`` (an unreachable side is skipped)."""
+    found: list[Checkpoint] = []
+    for side in sides:
+        try:
+            blob = factory.blob_service(_account(factory, side)).get_blob_client(
+                CHECKPOINT_CONTAINER, Checkpoint.latest_name(plan_name))
+            found.append(Checkpoint.model_validate_json(blob.download_blob().readall()))
+        except ResourceNotFoundError:
+            continue
+        except AzureError:
+            continue
+    return max(found, key=lambda c: c.completed_at) if found else None
+

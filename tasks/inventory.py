@@ -1,0 +1,43 @@
+"""Inventory of a side's hub and projects: jobs, endpoints, deployments, schedules.
+
+Stored with each replication checkpoint, so that cut-over knows which jobs were running
+and which deployments served traffic even when the primary region no longer answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.retry import retry_transient
+
+
+def _workspace_inventory(factory: ClientFactory, side: Side, workspace: str) -> dict[str, Any]:
+    ml = factory.ml_client(side, workspace)
+    jobs = [
+        {"name": j.name, "status": j.status, "type": j.type, "display_name": j.display_name,
+         "experiment": j.experiment_name, "compute": getattr(j, "compute", None)}
+        for j in ml.jobs.list()
+    ]
+    endpoints = []
+    for ep in ml.online_endpoints.list():
+        deployments = [
+            {"name": d.name, "model": d.model, "environment": d.environment,
+             "instance_type": d.instance_type, "instance_count": d.instance_count}
+            for d in ml.online_deployments.list(endpoint_name=ep.name)
+        ]
+        endpoints.append({"name": ep.name, "auth_mode": ep.auth_mode, "traffic": dict(ep.traffic or {}),
+                          "scoring_uri": ep.scoring_uri, "deployments": deployments})
+    batch = [{"name": b.name} for b in ml.batch_endpoints.list()]
+    schedules = [{"name": s.name, "enabled": bool(s.is_enabled)} for s in ml.schedules.list()]
+    return {"jobs": jobs, "online_endpoints": endpoints, "batch_endpoints": batch, "schedules": schedules}
+
+
+@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def snapshot_inventory(factory: ClientFactory, side: Side) -> dict[str, Any]:
+    """Per workspace (projects; the hub holds no jobs or endpoints of its own in Foundry)."""
+    s = factory.plan.primary if side == "primary" else factory.plan.secondary
+    return {"side": side, "hub": s.hub, "workspaces": {p: _workspace_inventory(factory, side, p) for p in s.projects}}
