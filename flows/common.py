@@ -123,3 +123,43 @@ def publish_report(key: str, markdown: str, rows: list[dict] | None = None, tabl
     if rows:
         safe = [{k: redact_text(str(v)) for k, v in row.items()} for row in rows]
         create_table_artifact(key=table_key or f"{key}-items", table=safe, description=f"{key} items")
+
+
+class LockHeld(RuntimeError):
+    """Another runbook of the same plan holds the failover lock."""
+
+
+def _holder_variable(plan: Plan) -> str:
+    return "foundry_dr_lock_" + plan.name.replace("-", "_")
+
+
+@contextmanager
+def failover_lock(plan: Plan, runbook: str, wait_seconds: float) -> Iterator[None]:
+    """One lock per plan shared by cut-over, fail-back and dr-drill: a Prefect global
+    concurrency limit of 1 (created if missing, taken with strict=True). A second run waits
+    ``wait_seconds``, then fails naming the run that holds the lock."""
+    from prefect.concurrency.sync import concurrency
+    from prefect.variables import Variable
+
+    from tasks.locks import ensure_limit, failover_lock_name
+
+    name = ensure_limit(failover_lock_name(plan.name))
+    holder = _holder_variable(plan)
+    entered = False
+    try:
+        with concurrency(name, occupy=1, timeout_seconds=wait_seconds, strict=True):
+            entered = True
+            Variable.set(holder, {"runbook": runbook, "flow_run_id": flow_run_id(), "since": now_iso()},
+                         overwrite=True)
+            try:
+                yield
+            finally:
+                Variable.set(holder, {}, overwrite=True)
+    except Exception as exc:
+        if entered or not ("timed out" in str(exc).lower() or isinstance(exc, TimeoutError)):
+            raise
+        held_by = Variable.get(holder, default={}) or {}
+        who = (f"{held_by.get('runbook')} (flow run {held_by.get('flow_run_id')}, since {held_by.get('since')})"
+               if held_by else "another run")
+        raise LockHeld(f"{runbook}: the failover lock '{name}' of plan {plan.name} is held by {who}; "
+                       f"waited {wait_seconds:.0f} s") from exc

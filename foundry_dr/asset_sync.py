@@ -27,6 +27,7 @@ __all__ = [
     "ImageRef",
     "Op",
     "RefMap",
+    "canonical_asset_ref",
     "canonical_uri",
     "content_of",
     "fingerprint",
@@ -173,6 +174,29 @@ def canonical_uri(uri: str | None, workspace: str | None) -> str | None:
     return uri
 
 
+_ASSET_ARM_REF = re.compile(
+    r"^(?:azureml:)?/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices/"
+    r"workspaces/(?P<ws>[^/]+)/(?:environments|models|data|components)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
+    re.IGNORECASE,
+)
+
+
+def canonical_asset_ref(value: Any, workspace: str | None) -> Any:
+    """Asset references in one spelling: an ARM id of an asset in ``workspace`` itself becomes
+    ``azureml:name:version`` (the SDK resolves the short form to the id on create, so a copied
+    component reads back with ids of the *destination*; both mean the same asset)."""
+    if isinstance(value, str):
+        m = _ASSET_ARM_REF.match(value)
+        if m and workspace and m["ws"].lower() == workspace.lower():
+            return f"azureml:{m['name']}:{m['version']}"
+        return value
+    if isinstance(value, Mapping):
+        return {k: canonical_asset_ref(v, workspace) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical_asset_ref(v, workspace) for v in value]
+    return value
+
+
 # ---- normalisation ---------------------------------------------------------------------------
 def _clean(value: Any) -> Any:
     """Drop empty values recursively so that None, {} and missing compare equal."""
@@ -215,7 +239,8 @@ def normalise(kind: str, fields: Mapping[str, Any], *, workspace: str | None = N
         if isinstance(content["os_type"], str):
             content["os_type"] = content["os_type"].lower()
     else:  # components: the spec is everything the dump carries beyond identity and metadata
-        content["spec"] = {k: v for k, v in fields.items() if k not in _COMPONENT_NON_SPEC | {"archived"}}
+        spec = {k: v for k, v in fields.items() if k not in _COMPONENT_NON_SPEC | {"archived"}}
+        content["spec"] = canonical_asset_ref(spec, workspace)
         content["properties"] = {}
     out.update(_clean(content))
     out.setdefault("properties", {})
@@ -234,6 +259,8 @@ def translate(version: Mapping[str, Any], refs: RefMap, dest_workspace: str | No
             out[key] = rewrite_refs(out[key], refs)
     if out.get("path"):
         out["path"] = canonical_uri(out["path"], dest_workspace)
+    if "spec" in out:
+        out["spec"] = canonical_asset_ref(out["spec"], dest_workspace)
     return out
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 Direction = Literal["to-secondary", "to-primary"]
 ARCHIVE = "Archive"
+UNCHANGED = "unchanged since checkpoint"
 # Never replicated: our own state container, and Azure's analytics logs.
 ALWAYS_EXCLUDED = ("foundry-dr", "$logs")
 CONTENT_SETTINGS = (
@@ -56,9 +57,7 @@ class BlobEntry:
 
     def same_properties(self, other: BlobEntry) -> bool:
         """Content settings and user metadata equal (what a copy preserves besides bytes)."""
-        return self.content_settings() == other.content_settings() and dict(self.metadata) == dict(
-            other.metadata
-        )
+        return self.content_settings() == other.content_settings() and dict(self.metadata) == dict(other.metadata)
 
 
 class ActionKind(enum.StrEnum):
@@ -101,11 +100,7 @@ class _CheckpointCursor:
             value = self._mapping.get(name)
             if value is None:
                 return None
-            return (
-                (value[0], value[1] if len(value) > 1 else None)
-                if isinstance(value, tuple)
-                else (value, None)
-            )
+            return (value[0], value[1] if len(value) > 1 else None) if isinstance(value, tuple) else (value, None)
         if self._stream is None:
             return None
         while True:
@@ -115,9 +110,7 @@ class _CheckpointCursor:
                     self._stream = None
                     return None
                 if self._last is not None and self._head[0] < self._last:
-                    raise ValueError(
-                        f"checkpoint is not sorted by name: {self._head[0]!r} after {self._last!r}"
-                    )
+                    raise ValueError(f"checkpoint is not sorted by name: {self._head[0]!r} after {self._last!r}")
                 self._last = self._head[0]
             if self._head[0] < name:
                 self._head = None
@@ -152,7 +145,7 @@ def compare(src: BlobEntry, dst: BlobEntry | None, checkpoint: tuple[str, str | 
     if checkpoint is not None and checkpoint[0] == src.etag:
         # The source has not changed (any change, metadata included, changes the ETag) since
         # the last verified copy, and the destination still exists.
-        return Action(ActionKind.SKIP, src.name, src, dst, "unchanged since checkpoint", ck_md5)
+        return Action(ActionKind.SKIP, src.name, src, dst, UNCHANGED, ck_md5)
     src_md5 = src.md5_hex  # a checkpoint MD5 belongs to an older ETag here: not evidence
     if src.size == dst.size and src_md5 is not None and src_md5 == dst.md5_hex:
         if not src.same_properties(dst):
@@ -160,11 +153,7 @@ def compare(src: BlobEntry, dst: BlobEntry | None, checkpoint: tuple[str, str | 
         if src.tier and dst.tier and src.tier != dst.tier:
             return Action(ActionKind.UPDATE_PROPERTIES, src.name, src, dst, "access tier differs", ck_md5)
         return Action(ActionKind.SKIP, src.name, src, dst, "identical (size and MD5)", ck_md5)
-    reason = (
-        "size differs"
-        if src.size != dst.size
-        else ("no MD5 to compare" if src_md5 is None else "MD5 differs")
-    )
+    reason = "size differs" if src.size != dst.size else ("no MD5 to compare" if src_md5 is None else "MD5 differs")
     return Action(ActionKind.COPY, src.name, src, dst, reason, ck_md5)
 
 

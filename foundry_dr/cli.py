@@ -135,9 +135,15 @@ def status(
     plan: PlanOption,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Active region, last checkpoint, RPO now, drift (not implemented yet)."""
-    _load(plan)
-    _exit(ExitCode.FAILED, ["not implemented yet: status (foundry_dr/status.py)"])
+    """Active region, last checkpoint, RPO now (read-only)."""
+    loaded = _load(plan)
+    from foundry_dr.status import collect_status, render_status
+
+    try:
+        report = collect_status(loaded)
+    except Exception as exc:  # an unreachable cloud or sandbox is a failure to report, not a crash
+        _exit(ExitCode.FAILED, [f"status failed: {type(exc).__name__}: {redact(str(exc))}"])
+    typer.echo(json.dumps(report, indent=2) if as_json else render_status(report))
 
 
 def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool) -> None:

@@ -221,6 +221,13 @@ def _check_ports_free(config: SandboxConfig) -> None:
         )
 
 
+def _server_environment() -> dict[str, str]:
+    """The caller's environment minus azure-ai-ml's current-cloud marker: MLClient sets
+    AZUREML_CURRENT_CLOUD to the sandbox cloud in its own process, and a child that inherits it
+    fails to import azure.ai.ml (that custom cloud is registered only in the parent)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AZUREML_")}
+
+
 def _start(config: SandboxConfig) -> dict[str, int]:
     logs_dir(config.dir).mkdir(parents=True, exist_ok=True)
     started: dict[str, int] = {}
@@ -235,6 +242,7 @@ def _start(config: SandboxConfig) -> dict[str, int]:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=_server_environment(),
             )
             started["server"] = proc.pid
     finally:

@@ -41,6 +41,7 @@ from azure.storage.blob import (
 
 from foundry_dr.blob_sync import (
     ARCHIVE,
+    UNCHANGED,
     Action,
     ActionKind,
     BlobEntry,
@@ -247,15 +248,33 @@ def _prefetch(produce: Callable[[], Iterator[BlobEntry]], depth: int = 2) -> Ite
         stop.set()
 
 
+def checkpoint_path(source_account: str, container: str, shard: Shard) -> str:
+    return f"{CHECKPOINT_PREFIX}/{source_account}/{container}/{shard.id}.jsonl"
+
+
+def checkpointed_blob_count(dest: BlobServiceClient, source_account: str, container: str) -> int | None:
+    """How many source blobs the last run's whole-container shard saw (None if unknown): lets
+    the shard planner skip its listing for containers that were small last time."""
+    path = checkpoint_path(source_account, container, Shard())
+    try:
+        props = dest.get_blob_client(CHECKPOINT_CONTAINER, path).get_blob_properties()
+    except ResourceNotFoundError:
+        return None
+    value = (props.metadata or {}).get("blobs")
+    return int(value) if value and value.isdigit() else None
+
+
 class _Checkpoint:
     """The shard's checkpoint blob: a name-sorted JSON-lines file of [name, etag, md5_hex]
     for every blob verified in place, in the destination account (container ``foundry-dr``)."""
 
-    def __init__(self, dest: BlobServiceClient, source_account: str, container: str, shard_id: str) -> None:
-        self.path = f"{CHECKPOINT_PREFIX}/{source_account}/{container}/{shard_id}.jsonl"
+    def __init__(self, dest: BlobServiceClient, source_account: str, container: str, shard: Shard) -> None:
+        self.path = checkpoint_path(source_account, container, shard)
         self.client = dest.get_blob_client(CHECKPOINT_CONTAINER, self.path)
         self.file = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
         self.entries = 0
+        self.unchanged = 0  # entries carried over as they were
+        self.previous: int | None = None  # entries in the previous checkpoint
 
     def read(self) -> Iterator[tuple[str, ...]]:
         """The previous run's records, streamed; nothing if there is none."""
@@ -263,6 +282,8 @@ class _Checkpoint:
             stream = self.client.download_blob()
         except ResourceNotFoundError:
             return
+        value = (stream.properties.metadata or {}).get("entries", "")
+        self.previous = int(value) if value.isdigit() else None
         rest = b""
         for chunk in stream.chunks():
             lines = (rest + chunk).split(b"\n")
@@ -273,16 +294,25 @@ class _Checkpoint:
         if rest.strip():
             yield tuple(json.loads(rest))
 
-    def add(self, name: str, etag: str, md5_hex: str | None) -> None:
+    def add(self, name: str, etag: str, md5_hex: str | None, carried_over: bool = False) -> None:
         self.file.write(json.dumps([name, etag, md5_hex or ""]).encode() + b"\n")
         self.entries += 1
+        self.unchanged += carried_over
 
-    def save(self) -> None:
-        self.file.seek(0)
+    def save(self, blobs_seen: int) -> bool:
+        """Upload, unless every record was carried over unchanged (a no-change run writes
+        nothing). True if uploaded."""
         try:
+            if self.previous is not None and self.unchanged == self.entries == self.previous:
+                return False
+            self.file.seek(0)
             self.client.upload_blob(
-                self.file, overwrite=True, content_settings=ContentSettings("application/jsonl")
+                self.file,
+                overwrite=True,
+                content_settings=ContentSettings("application/jsonl"),
+                metadata={"entries": str(self.entries), "blobs": str(blobs_seen)},
             )
+            return True
         finally:
             self.file.close()
 
@@ -292,9 +322,7 @@ def ensure_container(service: BlobServiceClient, name: str) -> None:
         service.create_container(name)
 
 
-def list_entries(
-    cc: ContainerClient, shard: Shard, excludes: tuple[str, ...], missing_ok: bool
-) -> Iterator[BlobEntry]:
+def list_entries(cc: ContainerClient, shard: Shard, excludes: tuple[str, ...], missing_ok: bool) -> Iterator[BlobEntry]:
     """The shard's blobs, name-sorted: its parts are disjoint and in order, so listing them one
     after the other keeps the order. Excluded ``container/path`` blobs are left out."""
     container = cc.container_name
@@ -332,6 +360,7 @@ class ShardCopier:
         self._sas_lock = threading.Lock()
         self.secrets = self._known_secrets()
         self._failure_kinds: list[bool] = []  # transient? per failed blob
+        self._blobs_seen = 0
 
     def _known_secrets(self) -> list[str]:
         if not self.factory.is_sandbox:
@@ -402,9 +431,7 @@ class ShardCopier:
             try:
                 src, md5_hex, transfer = self._copy_once(src)
             except ResourceNotFoundError as exc:
-                if getattr(exc, "error_code", None) in ("BlobNotFound", None) and not self._source_exists(
-                    src
-                ):
+                if getattr(exc, "error_code", None) in ("BlobNotFound", None) and not self._source_exists(src):
                     return _Outcome("vanished", error="deleted from the source during the run")
                 raise
             if md5_hex is not None:
@@ -456,9 +483,7 @@ class ShardCopier:
                 if exc.status_code == 412 or error_code(exc) in SOURCE_CHANGED_CODES:
                     src = entry_from(self.src_cc.get_blob_client(src.name).get_blob_properties())
                     if src.tier == ARCHIVE:
-                        raise PermanentError(
-                            f"{self.job.container}/{src.name}: archived during the run"
-                        ) from None
+                        raise PermanentError(f"{self.job.container}/{src.name}: archived during the run") from None
                     continue
                 raise
         raise TransientError(f"{self.job.container}/{src.name}: the source kept changing during the copy")
@@ -616,9 +641,7 @@ class ShardCopier:
         want = src.md5_hex or action.checkpoint_md5 or self.hash_blob(self.src_cc, src.name, src.etag)
         if self.hash_blob(self.dst_cc, src.name) == want:
             return _Outcome("skipped", want)
-        log.warning(
-            "%s/%s: destination content differs from the source; re-copying", self.job.container, src.name
-        )
+        log.warning("%s/%s: destination content differs from the source; re-copying", self.job.container, src.name)
         return self.copy(src)
 
     def delete(self, action: Action) -> _Outcome:
@@ -646,7 +669,7 @@ class ShardCopier:
             job.dry_run,
             transfer=self.mode(),
         )
-        checkpoint = _Checkpoint(self.dst_svc, job.source_account, job.container, job.shard.id)
+        checkpoint = _Checkpoint(self.dst_svc, job.source_account, job.container, job.shard)
         if not job.dry_run:
             ensure_container(self.dst_svc, job.container)
         source = _prefetch(lambda: list_entries(self.src_cc, job.shard, job.excludes, missing_ok=False))
@@ -700,9 +723,7 @@ class ShardCopier:
             raise PermanentShardFailure(message, result)
         return result
 
-    def _dispatch(
-        self, pool: ThreadPoolExecutor, action: Action, result: ShardResult
-    ) -> Future[_Outcome] | _Outcome:
+    def _dispatch(self, pool: ThreadPoolExecutor, action: Action, result: ShardResult) -> Future[_Outcome] | _Outcome:
         if action.kind is ActionKind.SKIP_ARCHIVE:
             return _Outcome("archived", error=action.reason)
         if self.job.dry_run:  # report only
@@ -719,9 +740,7 @@ class ShardCopier:
         assert src is not None
         return _Outcome("skipped", src.md5_hex or action.checkpoint_md5)
 
-    def _record(
-        self, result: ShardResult, checkpoint: _Checkpoint, action: Action, outcome: _Outcome
-    ) -> None:
+    def _record(self, result: ShardResult, checkpoint: _Checkpoint, action: Action, outcome: _Outcome) -> None:
         c = result.counts
         src = action.source
         kind = outcome.kind
@@ -754,8 +773,11 @@ class ShardCopier:
             self._failure_kinds.append(outcome.transient)
             if len(result.failures) < MAX_FAILURE_SAMPLES:
                 result.failures.append((action.name, outcome.error or "failed"))
+        if src is not None:
+            self._blobs_seen += 1
         if kind in ("copied", "updated", "skipped") and src is not None and not self.job.dry_run:
-            checkpoint.add(src.name, src.etag, outcome.md5_hex)
+            carried = action.reason == UNCHANGED and outcome.md5_hex == action.checkpoint_md5
+            checkpoint.add(src.name, src.etag, outcome.md5_hex, carried)
 
     def _finish(self, result: ShardResult, checkpoint: _Checkpoint, started: float) -> None:
         """Upload the checkpoint of what was verified (also after a failure: a retry resumes)."""
@@ -764,8 +786,9 @@ class ShardCopier:
             checkpoint.file.close()
             return
         try:
-            ensure_container(self.dst_svc, CHECKPOINT_CONTAINER)
-            checkpoint.save()
+            if checkpoint.previous is None:
+                ensure_container(self.dst_svc, CHECKPOINT_CONTAINER)
+            checkpoint.save(self._blobs_seen)
             result.checkpoint_blob = f"{CHECKPOINT_CONTAINER}/{checkpoint.path}"
             result.checkpoint_entries = checkpoint.entries
         except Exception as exc:  # noqa: BLE001 - reported; the next run re-compares by MD5

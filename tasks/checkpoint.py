@@ -6,22 +6,21 @@ loss of the source region), then to the other side's when that answers.
 
 from __future__ import annotations
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.blob import ContentSettings
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from foundry_dr.checkpoint import CHECKPOINT_CONTAINER, Checkpoint
+from foundry_dr.checkpoint_store import checkpoint_account, read_checkpoint
 from foundry_dr.clients import ClientFactory, Side
 from foundry_dr.retry import retry_transient
 
-
-def _account(factory: ClientFactory, side: Side) -> str:
-    return factory.plan.primary.storage_account if side == "primary" else factory.plan.secondary.storage_account
+__all__ = ["read_checkpoint", "write_checkpoint"]
 
 
 def _write(factory: ClientFactory, side: Side, checkpoint: Checkpoint) -> None:
-    container = factory.blob_service(_account(factory, side)).get_container_client(CHECKPOINT_CONTAINER)
+    container = factory.blob_service(checkpoint_account(factory, side)).get_container_client(CHECKPOINT_CONTAINER)
     try:
         container.create_container()
     except ResourceExistsError:
@@ -47,20 +46,3 @@ def write_checkpoint(factory: ClientFactory, checkpoint: Checkpoint, destination
         logger.warning("checkpoint not mirrored to the %s side (%s); the %s copy is authoritative",
                        other, type(exc).__name__, destination)
     return written
-
-
-def read_checkpoint(factory: ClientFactory, plan_name: str, sides: tuple[Side, ...] = ("secondary", "primary")
-                    ) -> Checkpoint | None:
-    """The newest checkpoint readable on any of ``sides`` (an unreachable side is skipped)."""
-    found: list[Checkpoint] = []
-    for side in sides:
-        try:
-            blob = factory.blob_service(_account(factory, side)).get_blob_client(
-                CHECKPOINT_CONTAINER, Checkpoint.latest_name(plan_name))
-            found.append(Checkpoint.model_validate_json(blob.download_blob().readall()))
-        except ResourceNotFoundError:
-            continue
-        except AzureError:
-            continue
-    return max(found, key=lambda c: c.completed_at) if found else None
-

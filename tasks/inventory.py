@@ -18,22 +18,50 @@ from foundry_dr.retry import retry_transient
 def _workspace_inventory(factory: ClientFactory, side: Side, workspace: str) -> dict[str, Any]:
     ml = factory.ml_client(side, workspace)
     jobs = [
-        {"name": j.name, "status": j.status, "type": j.type, "display_name": j.display_name,
-         "experiment": j.experiment_name, "compute": getattr(j, "compute", None)}
+        {
+            "name": j.name,
+            "status": str(j.status),
+            "type": str(j.type),
+            "display_name": j.display_name,
+            "experiment": j.experiment_name,
+            "compute": getattr(j, "compute", None),
+            "command": getattr(j, "command", None),
+            "environment": _as_str(getattr(j, "environment", None)),
+            "tags": dict(j.tags or {}),
+        }
         for j in ml.jobs.list()
     ]
     endpoints = []
     for ep in ml.online_endpoints.list():
         deployments = [
-            {"name": d.name, "model": d.model, "environment": d.environment,
-             "instance_type": d.instance_type, "instance_count": d.instance_count}
+            {
+                "name": d.name,
+                "model": d.model,
+                "environment": d.environment,
+                "instance_type": d.instance_type,
+                "instance_count": d.instance_count,
+            }
             for d in ml.online_deployments.list(endpoint_name=ep.name)
         ]
-        endpoints.append({"name": ep.name, "auth_mode": ep.auth_mode, "traffic": dict(ep.traffic or {}),
-                          "scoring_uri": ep.scoring_uri, "deployments": deployments})
+        endpoints.append(
+            {
+                "name": ep.name,
+                "auth_mode": ep.auth_mode,
+                "traffic": dict(ep.traffic or {}),
+                "scoring_uri": ep.scoring_uri,
+                "deployments": deployments,
+            }
+        )
     batch = [{"name": b.name} for b in ml.batch_endpoints.list()]
-    schedules = [{"name": s.name, "enabled": bool(s.is_enabled)} for s in ml.schedules.list()]
+    schedules = [{"name": s.name, "enabled": bool(s.is_enabled)} for s in ml.schedules.list(list_view_type="All")]
     return {"jobs": jobs, "online_endpoints": endpoints, "batch_endpoints": batch, "schedules": schedules}
+
+
+def _as_str(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    name, version = getattr(value, "name", None), getattr(value, "version", None)
+    return f"{name}:{version}" if name and version else str(value)
 
 
 @task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)

@@ -35,7 +35,16 @@ from foundry_dr.blob_sync import (
 )
 from foundry_dr.redact import redact_text
 from foundry_dr.retry import PermanentError, retry_transient
-from tasks.blob_copier import PAGE_SIZE, ShardFailed, ShardJob, ShardResult, Transfer, Verify, run_shard
+from tasks.blob_copier import (
+    PAGE_SIZE,
+    ShardFailed,
+    ShardJob,
+    ShardResult,
+    Transfer,
+    Verify,
+    checkpointed_blob_count,
+    run_shard,
+)
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory
@@ -145,6 +154,10 @@ def list_shards(ref: FactoryRef, pair: ContainerPair, mirror_deletes: bool, shar
     are mirrored, so that destination-only names are covered) and split by prefix.
     """
     factory = ref.resolve()
+    seen = checkpointed_blob_count(factory.blob_service(pair.dest_account), pair.source_account, pair.container)
+    if seen is not None and seen <= shard_size // 2:
+        # small last time, with room to grow: one shard, no listing here (the shard lists)
+        return [Shard(estimated_blobs=seen)]
     src = factory.blob_service(pair.source_account).get_container_client(pair.container)
     pages = src.list_blob_names(results_per_page=min(PAGE_SIZE, shard_size)).by_page()
     first = list(next(pages, None) or [])
@@ -209,10 +222,7 @@ class BlobReplicationReport:
             {
                 "container": f"{s.source_account}/{s.container} -> {s.dest_account}",
                 "shard": s.shard,
-                **{
-                    k: getattr(s.counts, k)
-                    for k in ("copied", "updated", "skipped", "archived", "deleted", "failed")
-                },
+                **{k: getattr(s.counts, k) for k in ("copied", "updated", "skipped", "archived", "deleted", "failed")},
                 "bytes": s.counts.bytes_copied,
                 "seconds": s.seconds,
                 "transfer": s.transfer,
@@ -272,9 +282,7 @@ def replicate_blobs(
     plain = {str(k): sorted(v) for k, v in datastores.items()} if datastores is not None else None
     pairs = list_container_pairs(ref, direction, plain)
     report.containers = [str(p) for p in pairs]
-    shard_task = (
-        replicate_shard if shard_retries is None else replicate_shard.with_options(retries=shard_retries)
-    )
+    shard_task = replicate_shard if shard_retries is None else replicate_shard.with_options(retries=shard_retries)
 
     progress = create_progress_artifact(
         progress=0.0, key=progress_key, description=f"Blob replication {direction}: shards finished"

@@ -313,7 +313,6 @@ def test_no_secrets_in_logs_results_or_artifacts(
             assert key not in text, f"an account key appears in the {where}"
 
 
-@pytest.mark.slow
 def test_shards_on_dask(sandbox_env: dict, seeded: int) -> None:
     pytest.importorskip("prefect_dask")
     from prefect_dask import DaskTaskRunner

@@ -236,3 +236,17 @@ def test_parse_image(image: str, expected: ImageRef) -> None:
 def test_image_source_image() -> None:
     assert parse_image("a.azurecr.io/r:1").source_image == "r:1"
     assert parse_image("a.azurecr.io/r@sha256:abc").source_image == "r@sha256:abc"
+
+
+def test_component_environment_id_of_the_owner_compares_equal_to_name_version() -> None:
+    env_id = (
+        f"azureml:/subscriptions/{SUB_S}/resourceGroups/rg-foundry-westus/providers/"
+        "Microsoft.MachineLearningServices/workspaces/proj-chat/environments/sk/versions/1-4"
+    )
+    src = normalise("components", {"name": "c", "version": "1", "type": "command", "environment": "azureml:sk:1-4"})
+    dst = normalise("components", {"name": "c", "version": "1", "type": "command", "environment": env_id},
+                    workspace="proj-chat")
+    assert dst["spec"]["environment"] == "azureml:sk:1-4"
+    assert [a.op for a in plan_asset_actions([translate(src, REFS, "proj-chat")], [dst])] == ["skip"]
+    other = normalise("components", {"name": "c", "version": "1", "environment": env_id}, workspace="proj-x")
+    assert other["spec"]["environment"] == env_id

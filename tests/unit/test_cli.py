@@ -243,11 +243,15 @@ def test_drill_runs_dr_drill(sandbox_plan_path: Path, fake_flows: Any) -> None:
     assert [(n, k["approve"], k["dry_run"]) for n, k in fake_flows["calls"]] == [("dr-drill", True, False)]
 
 
-def test_status_validates_then_says_not_implemented(sandbox_plan_path: Path, tmp_path: Path) -> None:
+def test_status_validates_then_says_how_to_reach_the_sandbox(
+    sandbox_plan_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert invoke("status", "--plan", tmp_path / "nope.yaml").exit_code == ExitCode.BAD_INPUT
+    monkeypatch.setenv("FOUNDRY_DR_SANDBOX_DIR", str(tmp_path / "no-sandbox"))
+    monkeypatch.delenv("FOUNDRY_DR_SANDBOX_ENV", raising=False)
     result = invoke("status", "--plan", sandbox_plan_path, "--json")
     assert result.exit_code == ExitCode.FAILED
-    assert "not implemented yet: status" in result.stderr
+    assert "sandbox up" in result.stderr
 
 
 # --- plugins ---------------------------------------------------------------------------------

@@ -1,0 +1,200 @@
+"""Runbook cut-over: make the secondary serve, approved, locked, planned or unplanned.
+
+Steps (Azure Site Recovery's vocabulary): lock -> assess (probes, RPO exposure) ->
+approval -> [planned: stop primary schedules, final replication] -> secondary serves at
+production size, schedules on -> flip the active-hub pointer -> resubmit interrupted jobs
+-> verify (smoke tests) -> report with RTO/RPO. Every step is idempotent, so a re-run after
+a failure continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+
+from flows.common import (
+    approval_gate,
+    emit,
+    failover_lock,
+    flow_run_id,
+    publish_report,
+    resolve_plan,
+    timed,
+)
+from flows.recreate_deployments import recreate_deployments
+from flows.replicate_artifacts import replicate_artifacts
+from foundry_dr.checkpoint import rpo_status
+from foundry_dr.checkpoint_store import read_checkpoint
+from foundry_dr.clients import ClientFactory
+from foundry_dr.errors import FoundryDrError
+from foundry_dr.plan import Plan
+from foundry_dr.pointer import build_pointer
+from foundry_dr.pointer_store import read_pointer
+from tasks.inventory import snapshot_inventory
+from tasks.jobs import cancel_jobs, resubmit_interrupted_jobs, set_schedules
+from tasks.pointer import write_pointer
+from tasks.probes import probe_side
+
+RUNBOOK = "cut-over"
+Mode = Literal["auto", "planned", "unplanned"]
+
+
+class CutOverRefused(FoundryDrError):
+    """The cut-over cannot proceed safely (e.g. the secondary is not ready); nothing changed."""
+
+
+@flow(name=RUNBOOK, description="Fail over to the secondary region: approval, lock, pointer flip, job resubmission.")
+def cut_over(
+    plan: Plan | str,
+    approve: bool = False,
+    dry_run: bool = False,
+    mode: Mode = "auto",
+    reason: str = "",
+    outage_started_at: datetime | None = None,
+    lock_wait_seconds: float = 60,
+    approval_poll_seconds: int | None = None,
+) -> dict[str, Any]:
+    plan = resolve_plan(plan)
+    logger = get_run_logger()
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    timeline: dict[str, float] = {}
+    emit(RUNBOOK, "started", plan, mode=mode, dry_run=dry_run)
+    factory = ClientFactory(plan)
+    try:
+        with failover_lock(plan, RUNBOOK, lock_wait_seconds):
+            with timed(timeline, "assess"):
+                assessment = assess(factory, plan, mode)
+            summary = assessment["markdown"]
+            if dry_run:
+                publish_report("cut-over-report", f"# cut-over (dry run): plan `{plan.name}`\n\n{summary}")
+                emit(RUNBOOK, "completed", plan, dry_run=True, mode=assessment["mode"])
+                return {"dry_run": True, "mode": assessment["mode"], "assessment": _public(assessment)}
+            decision = approval_gate(RUNBOOK, plan, approve=approve, summary=summary,
+                                     poll_interval=approval_poll_seconds)
+            chosen = assessment["mode"]
+            if chosen == "planned":
+                with timed(timeline, "stop primary schedules"):
+                    set_schedules(factory, "primary", enabled=False)
+                with timed(timeline, "final replication"):
+                    final = replicate_artifacts(plan=plan, approve=True, direction="to-secondary", verify="all")
+                inventory = snapshot_inventory(factory, "primary")
+            else:
+                final = None
+                inventory = (assessment["checkpoint_inventory"] or {})
+            with timed(timeline, "secondary serves"):
+                cold = plan.strategy.for_component("online_endpoints") == "hot-cold"
+                serving = recreate_deployments(plan=plan, approve=True, sizing="production", scale_only=not cold,
+                                               side="secondary")
+                set_schedules(factory, "secondary", enabled=True)
+            with timed(timeline, "flip pointer"):
+                previous, _ = read_pointer(factory)
+                pointer = build_pointer(plan, "secondary", scoring_uris=_scoring_uris(factory, plan),
+                                        flow_run_id=flow_run_id(), runbook=RUNBOOK,
+                                        approver=decision["approver"], reason=reason or decision["reason"],
+                                        previous=previous if previous.active != "primary" or previous.version > 1
+                                        else None)
+                write_pointer(factory, pointer)
+            with timed(timeline, "resubmit jobs"):
+                suffix = "dr" + (flow_run_id() or "local")[:6]
+                jobs = resubmit_interrupted_jobs(factory, inventory, "secondary", suffix)
+                if chosen == "planned":
+                    moved = [(r["workspace"], r["job"]) for r in jobs if r["result"] in ("resubmitted",
+                                                                                         "already resubmitted")]
+                    cancel_jobs(factory, "primary", moved)
+            rto = time.monotonic() - t0
+            result = {
+                "mode": chosen, "active": "secondary", "approval": decision,
+                "rpo": assessment["rpo"], "rto_seconds": round(rto, 1),
+                "rto_from_outage_seconds": round((datetime.now(UTC) - outage_started_at).total_seconds(), 1)
+                if outage_started_at else None,
+                "jobs": jobs, "smoke": (serving or {}).get("smoke", []),
+                "final_replication": (final or {}).get("summary"), "timeline": timeline,
+            }  # fmt: skip
+            _report(plan, started, assessment, result)
+    except Exception as exc:
+        emit(RUNBOOK, "failed", plan, error=type(exc).__name__)
+        raise
+    finally:
+        factory.close()
+    logger.info("cut-over (%s) done in %.1f s; active hub is %s", result["mode"], result["rto_seconds"],
+                plan.secondary.hub)
+    emit(RUNBOOK, "completed", plan, mode=result["mode"], rto_seconds=result["rto_seconds"])
+    return result
+
+
+def assess(factory: ClientFactory, plan: Plan, mode: Mode) -> dict[str, Any]:
+    """Probe both sides, pick the mode, measure the RPO exposure; raise if unsafe."""
+    primary = probe_side(factory, "primary")
+    secondary = probe_side(factory, "secondary")
+    if not secondary["healthy"]:
+        failing = ", ".join(f"{p['probe']} ({p['detail']})" for p in secondary["probes"] if not p["ok"])
+        raise CutOverRefused(f"the secondary is not ready: {failing}. Run provision-secondary first; nothing changed.")
+    chosen = mode if mode != "auto" else ("planned" if primary["healthy"] else "unplanned")
+    if chosen == "planned" and not primary["healthy"]:
+        raise CutOverRefused("a planned cut-over needs a healthy primary (it runs a final sync); the primary fails "
+                             "its probes: use mode=unplanned. Nothing changed.")
+    checkpoint = read_checkpoint(factory, plan.name)
+    rpo = rpo_status(checkpoint, plan.objectives.rpo_minutes)
+    exposure = ("none: a final replication runs before the pointer flips" if chosen == "planned" else
+                f"everything written to the primary after {rpo['checkpoint'] or 'ever (no checkpoint!)'}")
+    pointer, source = read_pointer(factory)
+    lines = [
+        f"- mode: **{chosen}** (asked: {mode})",
+        f"- primary healthy: {primary['healthy']} ({_probe_text(primary)})",
+        f"- secondary healthy: {secondary['healthy']} ({_probe_text(secondary)})",
+        f"- last checkpoint: {rpo['checkpoint']}; RPO exposure: {exposure}",
+        f"- active hub now: {pointer.active} ({pointer.hub}; from {source})",
+        f"- will change: {'disable primary schedules, final sync, ' if chosen == 'planned' else ''}"
+        "scale the secondary to production size, enable its schedules, flip the active-hub pointer to "
+        f"{plan.secondary.hub}, resubmit interrupted jobs in the secondary",
+    ]
+    return {
+        "mode": chosen, "primary": primary, "secondary": secondary, "rpo": rpo, "exposure": exposure,
+        "markdown": "\n".join(lines), "checkpoint_inventory": checkpoint.inventory if checkpoint else None,
+    }  # fmt: skip
+
+
+def _probe_text(result: dict[str, Any]) -> str:
+    return "; ".join(f"{p['probe']} {'ok' if p['ok'] else 'FAILED: ' + p['detail']}" for p in result["probes"])
+
+
+def _public(assessment: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in assessment.items() if k not in ("checkpoint_inventory",)}
+
+
+def _scoring_uris(factory: ClientFactory, plan: Plan) -> dict[str, str]:
+    uris: dict[str, str] = {}
+    for project in plan.secondary.projects:
+        for endpoint in factory.ml_client("secondary", project).online_endpoints.list():
+            if endpoint.scoring_uri:
+                uris[endpoint.name] = endpoint.scoring_uri
+    return uris
+
+
+def _report(plan: Plan, started: datetime, assessment: dict[str, Any], result: dict[str, Any]) -> None:
+    rpo = result["rpo"]
+    lines = [
+        f"# cut-over: plan `{plan.name}` ({result['mode']})",
+        "",
+        f"- started {started.isoformat(timespec='seconds')}; approval: {result['approval']['decision']} by "
+        f"{result['approval']['approver']} ({result['approval']['reason']})",
+        f"- **RTO** (run start -> secondary serving and pointer flipped): {result['rto_seconds']} s "
+        f"(objective {plan.objectives.rto_minutes * 60:.0f} s)"
+        + (f"; from the outage: {result['rto_from_outage_seconds']} s" if result["rto_from_outage_seconds"] else ""),
+        f"- **RPO exposure**: {assessment['exposure']} (checkpoint age {rpo['rpo_seconds']} s, objective "
+        f"{rpo['objective_seconds']:.0f} s)",
+        f"- final replication: {result['final_replication'] or 'not possible (unplanned)'}",
+        "",
+        "## Assessment",
+        assessment["markdown"],
+        "",
+        "## Timeline (seconds)",
+        "| step | seconds |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in result["timeline"].items()),
+    ]
+    publish_report("cut-over-report", "\n".join(lines), result["jobs"] or None, "cut-over-jobs")

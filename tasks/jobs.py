@@ -1,0 +1,105 @@
+"""Resubmit interrupted jobs in the target side; schedules on/off (jobs must never run twice)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.jobs_remap import Resubmission, plan_resubmissions
+from foundry_dr.retry import retry_transient
+
+RESUBMITTED_TAG = "foundry-dr.resubmitted-from"
+
+
+@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def resubmit_interrupted_jobs(
+    factory: ClientFactory, inventory: dict[str, Any], target: Side, suffix: str, dry_run: bool = False
+) -> list[dict[str, Any]]:
+    """Submit each interrupted job of ``inventory`` in ``target``; returns old -> new rows."""
+    from azure.ai.ml import command
+
+    logger = get_run_logger()
+    computes: dict[str, set[str]] = {}
+    environments: dict[str, set[str]] = {}
+    already: dict[str, str] = {}
+    for workspace in inventory.get("workspaces") or {}:
+        ml = factory.ml_client(target, workspace)
+        computes[workspace] = {c.name for c in ml.compute.list()}
+        environments[workspace] = {
+            f"{e.name}:{v.version}" for e in ml.environments.list() for v in ml.environments.list(name=e.name)
+        }
+        for job in ml.jobs.list():
+            origin = (job.tags or {}).get(RESUBMITTED_TAG)
+            if origin:
+                already[origin] = job.name
+    rows = []
+    for sub in plan_resubmissions(inventory, computes, environments, suffix, already):
+        row = _row(sub)
+        if sub.problem or sub.spec.get("already_submitted") or dry_run:
+            row["result"] = (
+                "not resubmitted: " + sub.problem
+                if sub.problem
+                else ("already resubmitted" if sub.spec.get("already_submitted") else "would resubmit (dry run)")
+            )
+            rows.append(row)
+            continue
+        spec = sub.spec
+        job = command(
+            command=spec["command"],
+            environment=spec["environment"],
+            compute=spec["compute"],
+            experiment_name=spec["experiment_name"],
+            display_name=spec["display_name"],
+            tags=spec["tags"],
+        )
+        created = factory.ml_client(target, sub.workspace).jobs.create_or_update(job, name=sub.new_name)
+        row.update(new_job=created.name, result="resubmitted", status=str(created.status))
+        logger.info("resubmitted %s/%s as %s in the %s", sub.workspace, sub.source_name, created.name, target)
+        rows.append(row)
+    return rows
+
+
+def _row(sub: Resubmission) -> dict[str, Any]:
+    return {"workspace": sub.workspace, "job": sub.source_name, "new_job": sub.new_name, "result": ""}
+
+
+@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def set_schedules(factory: ClientFactory, side: Side, enabled: bool, dry_run: bool = False) -> list[dict[str, Any]]:
+    """Enable or disable every schedule of the side's projects (idempotent)."""
+    rows = []
+    for project in factory.plan.side(side).projects:
+        ml = factory.ml_client(side, project)
+        for schedule in ml.schedules.list(list_view_type="All"):
+            was = bool(schedule.is_enabled)
+            if was != enabled and not dry_run:
+                poller = (
+                    ml.schedules.begin_enable(schedule.name) if enabled else ml.schedules.begin_disable(schedule.name)
+                )
+                poller.result()
+            rows.append(
+                {
+                    "side": side,
+                    "workspace": project,
+                    "schedule": schedule.name,
+                    "was_enabled": was,
+                    "enabled": enabled if not dry_run else was,
+                }
+            )
+    return rows
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+def cancel_jobs(factory: ClientFactory, side: Side, jobs: list[tuple[str, str]]) -> list[str]:
+    """Cancel (workspace, job) pairs that were resubmitted elsewhere (planned cut-over only)."""
+    done = []
+    for workspace, name in jobs:
+        ml = factory.ml_client(side, workspace)
+        try:
+            ml.jobs.begin_cancel(name).result()
+            done.append(f"{workspace}/{name}")
+        except Exception as exc:  # noqa: BLE001 - a finished job cannot be canceled: fine
+            get_run_logger().info("not canceled %s/%s: %s", workspace, name, type(exc).__name__)
+    return done
