@@ -73,8 +73,9 @@ def cut_over(
                 publish_report("cut-over-report", f"# cut-over (dry run): plan `{plan.name}`\n\n{summary}")
                 emit(RUNBOOK, "completed", plan, dry_run=True, mode=assessment["mode"])
                 return {"dry_run": True, "mode": assessment["mode"], "assessment": _public(assessment)}
-            decision = approval_gate(RUNBOOK, plan, approve=approve, summary=summary,
-                                     poll_interval=approval_poll_seconds)
+            decision = approval_gate(
+                RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds
+            )
             chosen = assessment["mode"]
             if chosen == "planned":
                 with timed(timeline, "stop primary schedules"):
@@ -84,26 +85,35 @@ def cut_over(
                 inventory = snapshot_inventory(factory, "primary")
             else:
                 final = None
-                inventory = (assessment["checkpoint_inventory"] or {})
+                inventory = assessment["checkpoint_inventory"] or {}
             with timed(timeline, "secondary serves"):
                 cold = plan.strategy.for_component("online_endpoints") == "hot-cold"
-                serving = recreate_deployments(plan=plan, approve=True, sizing="production", scale_only=not cold,
-                                               side="secondary")
+                serving = recreate_deployments(
+                    plan=plan, approve=True, sizing="production", scale_only=not cold, side="secondary"
+                )
                 set_schedules(factory, "secondary", enabled=True)
             with timed(timeline, "flip pointer"):
                 previous, _ = read_pointer(factory)
-                pointer = build_pointer(plan, "secondary", scoring_uris=_scoring_uris(factory, plan),
-                                        flow_run_id=flow_run_id(), runbook=RUNBOOK,
-                                        approver=decision["approver"], reason=reason or decision["reason"],
-                                        previous=previous if previous.active != "primary" or previous.version > 1
-                                        else None)
+                pointer = build_pointer(
+                    plan,
+                    "secondary",
+                    scoring_uris=_scoring_uris(factory, plan),
+                    flow_run_id=flow_run_id(),
+                    runbook=RUNBOOK,
+                    approver=decision["approver"],
+                    reason=reason or decision["reason"],
+                    previous=previous if previous.active != "primary" or previous.version > 1 else None,
+                )
                 write_pointer(factory, pointer)
             with timed(timeline, "resubmit jobs"):
                 suffix = "dr" + (flow_run_id() or "local")[:6]
                 jobs = resubmit_interrupted_jobs(factory, inventory, "secondary", suffix)
                 if chosen == "planned":
-                    moved = [(r["workspace"], r["job"]) for r in jobs if r["result"] in ("resubmitted",
-                                                                                         "already resubmitted")]
+                    moved = [
+                        (r["workspace"], r["job"])
+                        for r in jobs
+                        if r["result"] in ("resubmitted", "already resubmitted")
+                    ]
                     cancel_jobs(factory, "primary", moved)
             rto = time.monotonic() - t0
             result = {
@@ -120,8 +130,9 @@ def cut_over(
         raise
     finally:
         factory.close()
-    logger.info("cut-over (%s) done in %.1f s; active hub is %s", result["mode"], result["rto_seconds"],
-                plan.secondary.hub)
+    logger.info(
+        "cut-over (%s) done in %.1f s; active hub is %s", result["mode"], result["rto_seconds"], plan.secondary.hub
+    )
     emit(RUNBOOK, "completed", plan, mode=result["mode"], rto_seconds=result["rto_seconds"])
     return result
 
@@ -135,12 +146,17 @@ def assess(factory: ClientFactory, plan: Plan, mode: Mode) -> dict[str, Any]:
         raise CutOverRefused(f"the secondary is not ready: {failing}. Run provision-secondary first; nothing changed.")
     chosen = mode if mode != "auto" else ("planned" if primary["healthy"] else "unplanned")
     if chosen == "planned" and not primary["healthy"]:
-        raise CutOverRefused("a planned cut-over needs a healthy primary (it runs a final sync); the primary fails "
-                             "its probes: use mode=unplanned. Nothing changed.")
+        raise CutOverRefused(
+            "a planned cut-over needs a healthy primary (it runs a final sync); the primary fails "
+            "its probes: use mode=unplanned. Nothing changed."
+        )
     checkpoint = read_checkpoint(factory, plan.name)
     rpo = rpo_status(checkpoint, plan.objectives.rpo_minutes)
-    exposure = ("none: a final replication runs before the pointer flips" if chosen == "planned" else
-                f"everything written to the primary after {rpo['checkpoint'] or 'ever (no checkpoint!)'}")
+    exposure = (
+        "none: a final replication runs before the pointer flips"
+        if chosen == "planned"
+        else f"everything written to the primary after {rpo['checkpoint'] or 'ever (no checkpoint!)'}"
+    )
     pointer, source = read_pointer(factory)
     lines = [
         f"- mode: **{chosen}** (asked: {mode})",

@@ -179,6 +179,17 @@ def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool) -> None
         _exit(ExitCode.FAILED, [f"{name} failed: {redact(str(result))}"])
     if isinstance(result, str) and result:
         typer.echo(result)
+    if isinstance(result, dict) and result.get("report_markdown"):
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(redact(str(result["report_markdown"]))))
+    if api:
+        typer.echo(f"see the run in the Prefect UI at {api.removesuffix('/api')}/runs", err=True)
+    verdict = result.get("verdict") if isinstance(result, dict) else None
+    if isinstance(verdict, dict) and verdict.get("passed") is False:
+        _exit(ExitCode.FAILED, [f"{name}{mode}: completed, but objectives or checks failed: "
+                                + ", ".join(k for k, ok in verdict.get("checks", {}).items() if not ok)])
     typer.echo(f"{name}{mode}: done", err=True)
 
 

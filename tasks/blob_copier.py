@@ -257,7 +257,8 @@ def checkpointed_blob_count(dest: BlobServiceClient, source_account: str, contai
     the shard planner skip its listing for containers that were small last time."""
     path = checkpoint_path(source_account, container, Shard())
     try:
-        props = dest.get_blob_client(CHECKPOINT_CONTAINER, path).get_blob_properties()
+        # one quick attempt: this is an optimisation, not worth the SDK's retry back-off
+        props = dest.get_blob_client(CHECKPOINT_CONTAINER, path).get_blob_properties(retry_total=0)
     except ResourceNotFoundError:
         return None
     value = (props.metadata or {}).get("blobs")

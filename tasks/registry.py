@@ -110,12 +110,13 @@ def ensure_geo_replication(factory: ClientFactory, direction: Direction, dry_run
         found = client.replications.get(acr.resource_group, acr.name, region)
         action = "created"
     status = found.status.display_status if found.status else None
+    state = getattr(found.provisioning_state, "value", found.provisioning_state)  # an enum in the SDK
     report.replication = {**row, "name": found.name, "status": status, "action": action,
-                          "provisioning_state": found.provisioning_state}  # fmt: skip
-    if status != READY or str(found.provisioning_state) != "Succeeded":
+                          "provisioning_state": state}  # fmt: skip
+    if status != READY or state != "Succeeded":
         report.problems.append(
             f"replication {found.name} of {acr.name} in {region} is {status or 'of unknown status'} "
-            f"(provisioning {found.provisioning_state}); images are not yet served from {region}. "
+            f"(provisioning {state}); images are not yet served from {region}. "
             "Re-run later; if it stays so, check the replication in the portal."
         )
     return report

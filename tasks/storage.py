@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from azure.core.exceptions import AzureError
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
@@ -154,7 +155,10 @@ def list_shards(ref: FactoryRef, pair: ContainerPair, mirror_deletes: bool, shar
     are mirrored, so that destination-only names are covered) and split by prefix.
     """
     factory = ref.resolve()
-    seen = checkpointed_blob_count(factory.blob_service(pair.dest_account), pair.source_account, pair.container)
+    try:
+        seen = checkpointed_blob_count(factory.blob_service(pair.dest_account), pair.source_account, pair.container)
+    except AzureError:  # only a shortcut: the destination may be down, the source is what counts
+        seen = None
     if seen is not None and seen <= shard_size // 2:
         # small last time, with room to grow: one shard, no listing here (the shard lists)
         return [Shard(estimated_blobs=seen)]

@@ -1,0 +1,144 @@
+"""Runbook dr-drill: a test failover into the secondary that never touches production routing.
+
+Like Azure Site Recovery's test failover: provision (as the strategy needs) -> replicate ->
+bring the secondary to production size -> smoke tests -> measure achieved RTO (drill start
+-> secondary serving) and RPO (age of the recovery point when the secondary serves) against
+the plan's objectives -> clean up what the drill changed (also when a step fails) -> report
+with the trend of the last drills. The active-hub pointer is read, never written.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.variables import Variable
+
+from flows.common import emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
+from flows.provision_secondary import provision_secondary
+from flows.recreate_deployments import recreate_deployments
+from flows.replicate_artifacts import replicate_artifacts
+from foundry_dr.checkpoint_store import read_checkpoint
+from foundry_dr.clients import ClientFactory
+from foundry_dr.drill import DrillRecord, evaluate_objectives, render_drill_report
+from foundry_dr.plan import Plan
+from foundry_dr.pointer_store import read_pointer
+
+RUNBOOK = "dr-drill"
+HISTORY_LENGTH = 20
+
+
+def history_variable(plan: Plan) -> str:
+    return "foundry_dr_drills_" + plan.name.replace("-", "_")
+
+
+@flow(name=RUNBOOK, description="Test failover into the secondary; measures RTO/RPO; never touches the pointer.")
+def dr_drill(
+    plan: Plan | str, approve: bool = False, dry_run: bool = False, lock_wait_seconds: float = 60
+) -> dict[str, Any]:
+    plan = resolve_plan(plan)
+    logger = get_run_logger()
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    steps: dict[str, float] = {}
+    outcome: dict[str, Any] = {"steps": steps, "errors": []}
+    emit(RUNBOOK, "started", plan, dry_run=dry_run)
+    factory = ClientFactory(plan)
+    scaled_up = False
+    try:
+        with failover_lock(plan, RUNBOOK, lock_wait_seconds):
+            pointer_before, _ = read_pointer(factory)
+            before = read_checkpoint(factory, plan.name)
+            outcome["checkpoint_age_at_start"] = round(before.age_seconds(), 1) if before else None
+            try:
+                with timed(steps, "provision-secondary"):
+                    outcome["provision"] = _summary(provision_secondary(plan=plan, approve=approve, dry_run=dry_run))
+                with timed(steps, "replicate-artifacts"):
+                    outcome["replication"] = _summary(replicate_artifacts(plan=plan, approve=approve, dry_run=dry_run))
+                with timed(steps, "recreate-deployments"):
+                    scaled_up = not dry_run
+                    serving = recreate_deployments(
+                        plan=plan, approve=approve, dry_run=dry_run, sizing="production", side="secondary"
+                    )
+                outcome["smoke"] = (serving or {}).get("smoke", [])
+                outcome["rto_seconds"] = round(time.monotonic() - t0, 1)
+                checkpoint = read_checkpoint(factory, plan.name)
+                outcome["rpo_seconds"] = round(checkpoint.age_seconds(), 1) if checkpoint else None
+            except Exception as exc:  # the drill failed: still clean up, then report and re-raise
+                outcome["errors"].append(f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                if scaled_up:
+                    with timed(steps, "cleanup"):
+                        try:
+                            outcome["cleanup"] = _summary(
+                                recreate_deployments(
+                                    plan=plan, approve=True, sizing="standby", scale_only=True, side="secondary"
+                                )
+                            )
+                        except Exception as exc:  # noqa: BLE001 - reported; the drill result stands
+                            outcome["errors"].append(f"cleanup failed: {type(exc).__name__}: {exc}")
+                pointer_after, _ = read_pointer(factory)
+                outcome["pointer_untouched"] = pointer_after.model_dump() == pointer_before.model_dump()
+                _record(plan, started, outcome, dry_run)
+    except Exception as exc:
+        emit(RUNBOOK, "failed", plan, error=type(exc).__name__)
+        raise
+    finally:
+        factory.close()
+    passed = outcome["verdict"]["passed"]
+    logger.info(
+        "dr-drill %s: RTO %s s, RPO %s s",
+        "PASSED" if passed else "FAILED",
+        outcome.get("rto_seconds"),
+        outcome.get("rpo_seconds"),
+    )
+    emit(
+        RUNBOOK,
+        "completed",
+        plan,
+        passed=passed,
+        rto_seconds=outcome.get("rto_seconds"),
+        rpo_seconds=outcome.get("rpo_seconds"),
+    )
+    return outcome
+
+
+def _summary(result: Any) -> Any:
+    if isinstance(result, dict):
+        return result.get("summary") or {k: v for k, v in result.items() if isinstance(v, str | int | float | bool)}
+    return result
+
+
+def _record(plan: Plan, started: datetime, outcome: dict[str, Any], dry_run: bool) -> None:
+    """Judge the objectives, keep the drill in the history and publish the report."""
+    verdict = evaluate_objectives(
+        outcome.get("rto_seconds"),
+        outcome.get("rpo_seconds"),
+        plan.objectives.rto_minutes,
+        plan.objectives.rpo_minutes,
+        smoke=outcome.get("smoke", []),
+        errors=outcome["errors"],
+        pointer_untouched=outcome.get("pointer_untouched", False),
+    )
+    outcome["verdict"] = verdict
+    record = DrillRecord(
+        started_at=started,
+        flow_run_id=flow_run_id(),
+        dry_run=dry_run,
+        rto_seconds=outcome.get("rto_seconds"),
+        rpo_seconds=outcome.get("rpo_seconds"),
+        passed=verdict["passed"],
+    )
+    history: list[dict] = []
+    try:
+        history = list(Variable.get(history_variable(plan), default=[]) or [])
+        history = ([record.model_dump(mode="json")] + history)[:HISTORY_LENGTH]
+        Variable.set(history_variable(plan), history, overwrite=True)
+    except Exception:  # noqa: BLE001 - the trend is a nicety; the drill result is what matters
+        history = [record.model_dump(mode="json")]
+    markdown = render_drill_report(plan.name, outcome, [DrillRecord.model_validate(h) for h in history])
+    outcome["report_markdown"] = markdown
+    publish_report("dr-drill-report", markdown)

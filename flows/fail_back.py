@@ -1,0 +1,133 @@
+"""Runbook fail-back: bring production home without losing what the secondary did.
+
+Steps: lock -> refuse unless every primary probe passes -> reverse replication of what was
+created or changed in the secondary (conflicts resolved by the plan's policy, default
+keep-both, never a silent overwrite) -> the primary's deployments exist and serve ->
+approval -> flip the pointer back -> schedules: secondary off, primary on -> secondary back
+to standby size -> report.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flows.common import approval_gate, emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
+from flows.recreate_deployments import recreate_deployments
+from flows.replicate_artifacts import replicate_artifacts
+from foundry_dr.clients import ClientFactory
+from foundry_dr.errors import FoundryDrError
+from foundry_dr.plan import Plan
+from foundry_dr.pointer import build_pointer
+from foundry_dr.pointer_store import read_pointer
+from tasks.jobs import set_schedules
+from tasks.pointer import write_pointer
+from tasks.probes import probe_side
+
+RUNBOOK = "fail-back"
+
+
+class FailBackRefused(FoundryDrError):
+    """The primary is not healthy (or not ready); nothing changed."""
+
+
+@flow(name=RUNBOOK, description="Return production to the primary region after an outage, losing nothing.")
+def fail_back(
+    plan: Plan | str,
+    approve: bool = False,
+    dry_run: bool = False,
+    reason: str = "",
+    lock_wait_seconds: float = 60,
+    approval_poll_seconds: int | None = None,
+) -> dict[str, Any]:
+    plan = resolve_plan(plan)
+    logger = get_run_logger()
+    t0 = time.monotonic()
+    timeline: dict[str, float] = {}
+    emit(RUNBOOK, "started", plan, dry_run=dry_run)
+    factory = ClientFactory(plan)
+    try:
+        with failover_lock(plan, RUNBOOK, lock_wait_seconds):
+            with timed(timeline, "probe primary"):
+                primary = probe_side(factory, "primary")
+            if not primary["healthy"]:
+                failing = "; ".join(f"{p['probe']}: {p['detail']}" for p in primary["probes"] if not p["ok"])
+                raise FailBackRefused(f"the primary is not healthy ({failing}); fail-back refused, nothing changed")
+            pointer, source = read_pointer(factory)
+            with timed(timeline, "reverse replication"):
+                reverse = replicate_artifacts(
+                    plan=plan, approve=True, dry_run=dry_run, direction="to-primary", verify="all"
+                )
+            with timed(timeline, "primary deployments"):
+                primary_serving = recreate_deployments(
+                    plan=plan, approve=True, dry_run=dry_run, sizing="production", side="primary"
+                )
+            summary = "\n".join([
+                f"- active hub now: {pointer.active} ({pointer.hub}; from {source})",
+                f"- reverse replication: {reverse.get('summary')}",
+                f"- conflicts kept both ways (policy {plan.failback.conflict_policy}): "
+                f"{len(reverse.get('conflicts', []))}",
+                f"- will change: flip the pointer to {plan.primary.hub}, disable the secondary's schedules, enable "
+                "the primary's, scale the secondary to its standby size",
+            ])  # fmt: skip
+            if dry_run:
+                publish_report("fail-back-report", f"# fail-back (dry run): plan `{plan.name}`\n\n{summary}")
+                emit(RUNBOOK, "completed", plan, dry_run=True)
+                return {"dry_run": True, "summary": summary}
+            decision = approval_gate(
+                RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds
+            )
+            with timed(timeline, "flip pointer"):
+                scoring = {}
+                for project in plan.primary.projects:
+                    for endpoint in factory.ml_client("primary", project).online_endpoints.list():
+                        if endpoint.scoring_uri:
+                            scoring[endpoint.name] = endpoint.scoring_uri
+                write_pointer(
+                    factory,
+                    build_pointer(
+                        plan,
+                        "primary",
+                        scoring_uris=scoring,
+                        flow_run_id=flow_run_id(),
+                        runbook=RUNBOOK,
+                        approver=decision["approver"],
+                        reason=reason or decision["reason"],
+                        previous=pointer,
+                    ),
+                )
+            with timed(timeline, "schedules"):
+                set_schedules(factory, "secondary", enabled=False)
+                set_schedules(factory, "primary", enabled=True)
+            with timed(timeline, "secondary to standby"):
+                standby = recreate_deployments(
+                    plan=plan, approve=True, sizing="standby", scale_only=True, side="secondary"
+                )
+            result = {
+                "active": "primary", "approval": decision, "reverse_replication": reverse,
+                "primary_smoke": (primary_serving or {}).get("smoke", []), "standby": standby,
+                "timeline": timeline, "seconds": round(time.monotonic() - t0, 1),
+            }  # fmt: skip
+            lines = [
+                f"# fail-back: plan `{plan.name}`",
+                "",
+                f"- approval: {decision['decision']} by {decision['approver']} ({decision['reason']})",
+                summary,
+                "",
+                "| step | seconds |",
+                "|---|---|",
+                *(f"| {k} | {v} |" for k, v in timeline.items()),
+            ]
+            publish_report(
+                "fail-back-report", "\n".join(lines), reverse.get("conflicts") or None, "fail-back-conflicts"
+            )
+    except Exception as exc:
+        emit(RUNBOOK, "failed", plan, error=type(exc).__name__)
+        raise
+    finally:
+        factory.close()
+    logger.info("fail-back done in %.1f s; active hub is %s", result["seconds"], plan.primary.hub)
+    emit(RUNBOOK, "completed", plan, seconds=result["seconds"])
+    return result

@@ -1,0 +1,279 @@
+"""Map the primary hub's inventory to the secondary the plan asks for (pure: no Azure, no Prefect).
+
+Both sides are described by the same *inventory* shape (built by ``tasks/workspace.py`` from the
+SDKs, with ARM wire names for settings), so that one function gives the desired secondary, the
+ARM template renders it, and the drift report compares it with what the secondary really has::
+
+    {"hub": {...} | None, "projects": [...], "computes": [...], "datastores": [...],
+     "connections": [...], "linked": {"storage_accounts": {...}, "application_insights": ...,
+     "ai_services": ...}, "other_projects": [...]}
+
+What the secondary gets, following the seed's guidance: its own storage account(s), Application
+Insights and AI Services account (named in the plan); the *shared* Key Vault and registry; each
+connection's twin from ``plan.connections``; compute per strategy. Secrets never enter the
+desired state: a connection that needs a key is listed as an action for the operator, and a
+datastore that used a key gets identity-based access.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from foundry_dr.errors import FoundryDrError
+from foundry_dr.plan import Plan
+
+ML = "Microsoft.MachineLearningServices"
+# Datastores the RP creates with every workspace; they are never templated.
+SYSTEM_DATASTORES = frozenset(
+    {"workspaceblobstore", "workspacefilestore", "workspaceartifactstore", "workspaceworkingdirectory"}
+)
+# Connection auth types that carry no secret: such a connection can be rendered into a template.
+SECRETLESS_AUTH = frozenset({"AAD", "None"})
+TEMPLATED_DATASTORE_TYPES = frozenset({"AzureBlob", "AzureDataLakeGen2"})
+
+
+class MappingError(FoundryDrError):
+    """The primary has something the plan does not say how to map (e.g. unmapped connections)."""
+
+
+@dataclass
+class Mapping:
+    """The desired secondary (inventory-shaped) and what the operator must know or do."""
+
+    desired: dict[str, Any]
+    actions: list[dict[str, str]] = field(default_factory=list)  # operator must act (e.g. a key)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # deliberately not recreated
+    notes: list[str] = field(default_factory=list)
+
+
+def arm_id(sub: str, rg: str, rtype: str, name: str) -> str:
+    """Resource id of ``Namespace/type[/child]`` named ``parent[/child]`` in a resource group."""
+    parts, names = rtype.split("/"), name.split("/")
+    rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{parts[0]}"
+    for t, n in zip(parts[1:], names, strict=True):
+        rid += f"/{t}/{n}"
+    return rid
+
+
+def _secondary_ids(plan: Plan) -> dict[str, str | None]:
+    s = plan.secondary
+    kv = plan.shared.key_vault
+    acr = plan.shared.container_registry
+    if acr is not None:
+        registry = arm_id(acr.subscription_id or plan.primary.subscription_id, acr.resource_group,
+                          "Microsoft.ContainerRegistry/registries", acr.name)
+    elif s.registry:
+        registry = arm_id(s.subscription_id, s.resource_group, "Microsoft.ContainerRegistry/registries", s.registry)
+    else:
+        registry = None
+    return {
+        "hub": arm_id(s.subscription_id, s.resource_group, f"{ML}/workspaces", s.hub),
+        "storageAccount": arm_id(s.subscription_id, s.resource_group, "Microsoft.Storage/storageAccounts",
+                                 s.storage_account),
+        "keyVault": arm_id(kv.subscription_id or plan.primary.subscription_id, kv.resource_group,
+                           "Microsoft.KeyVault/vaults", kv.name),
+        "applicationInsights": arm_id(s.subscription_id, s.resource_group, "Microsoft.Insights/components",
+                                      s.application_insights) if s.application_insights else None,
+        "containerRegistry": registry,
+    }
+
+
+def rename(plan: Plan, text: str | None) -> str | None:
+    """Rewrite primary names inside free text (friendly names, targets): hub, AI Services, region."""
+    if not text:
+        return text
+    p, s = plan.primary, plan.secondary
+    for old, new in ((p.hub, s.hub), (p.ai_services, s.ai_services), (p.location, s.location)):
+        if old and new:
+            text = text.replace(old, new)
+    return text
+
+
+def workspace_map(plan: Plan) -> dict[str, str]:
+    """Primary workspace name -> secondary (hub to hub, projects by position in the plan)."""
+    out = {plan.primary.hub: plan.secondary.hub}
+    out.update(dict(zip(plan.primary.projects, plan.secondary.projects, strict=False)))
+    return out
+
+
+def account_map(plan: Plan) -> dict[str, str]:
+    """Primary storage account -> the secondary's own account (default, then extras by position)."""
+    p, s = plan.primary, plan.secondary
+    out = {p.storage_account: s.storage_account}
+    out.update(dict(zip(p.extra_storage_accounts, s.extra_storage_accounts, strict=False)))
+    return out
+
+
+def unmapped_connections(plan: Plan, primary: dict[str, Any]) -> list[str]:
+    """Primary connections with no twin in ``plan.connections`` (sorted, unique)."""
+    mapped = {m.primary for m in plan.connections}
+    return sorted({c["name"] for c in primary.get("connections", [])} - mapped)
+
+
+def map_to_secondary(plan: Plan, primary: dict[str, Any], secondary: dict[str, Any] | None = None) -> Mapping:
+    """The secondary the plan wants, given the primary's inventory (and the secondary's, if any).
+
+    Raises :class:`MappingError` listing every problem at once: unmapped connections, projects
+    the plan names but the primary lacks, a plan without secondary project names.
+    """
+    if not primary.get("hub"):
+        raise MappingError(f"the primary hub {plan.primary.hub!r} was not found; nothing to map")
+    problems: list[str] = []
+    missing = unmapped_connections(plan, primary)
+    if missing:
+        problems.append(
+            "primary connection(s) with no secondary twin in plan.connections: " + ", ".join(missing)
+            + " (add a {primary: NAME, secondary: TWIN} mapping for each)"
+        )
+    found_projects = {p["name"] for p in primary.get("projects", [])}
+    absent = [n for n in plan.primary.projects if n not in found_projects]
+    if absent:
+        problems.append(f"plan.primary.projects names project(s) the primary hub does not have: {', '.join(absent)}")
+    if len(plan.secondary.projects) < len(plan.primary.projects):
+        problems.append("plan.secondary.projects must name a secondary project for every primary project")
+    if problems:
+        raise MappingError("cannot map the primary to the secondary:\n  " + "\n  ".join(problems))
+
+    s = plan.secondary
+    ids = _secondary_ids(plan)
+    wmap, amap = workspace_map(plan), account_map(plan)
+    out = Mapping(desired={})
+    hub = copy.deepcopy(primary["hub"])
+    hub.update(
+        name=s.hub, id=ids["hub"], location=s.location, friendlyName=rename(plan, hub.get("friendlyName")),
+        storageAccount=ids["storageAccount"], keyVault=ids["keyVault"],
+        applicationInsights=ids["applicationInsights"], containerRegistry=ids["containerRegistry"],
+    )  # fmt: skip
+    projects = []
+    for p in primary.get("projects", []):
+        if p["name"] not in wmap:
+            continue
+        q = copy.deepcopy(p)
+        q.update(name=wmap[p["name"]], location=s.location, hubResourceId=ids["hub"],
+                 id=arm_id(s.subscription_id, s.resource_group, f"{ML}/workspaces", wmap[p["name"]]),
+                 friendlyName=rename(plan, p.get("friendlyName")))  # fmt: skip
+        projects.append(q)
+    for name in primary.get("other_projects", []):
+        out.skipped.append({"kind": "project", "name": name, "why": "not in plan.primary.projects"})
+
+    desired = {
+        "hub": hub,
+        "projects": projects,
+        "computes": _computes(plan, primary, wmap, out),
+        "datastores": _datastores(plan, primary, secondary, wmap, amap, out),
+        "connections": _connections(plan, primary, wmap, out),
+        "linked": _linked(plan, primary),
+        "other_projects": [],
+    }
+    out.desired = desired
+    if plan.primary.ai_services and not s.ai_services:
+        out.notes.append(f"the primary has AI Services {plan.primary.ai_services}; the plan names none for the secondary")
+    return out
+
+
+def _computes(plan: Plan, primary: dict, wmap: dict[str, str], out: Mapping) -> list[dict]:
+    strategy = plan.strategy.for_component("compute")
+    result = []
+    for c in primary.get("computes", []):
+        where = f"{c['workspace']}/{c['name']}"
+        if c["workspace"] not in wmap:
+            continue
+        if strategy == "hot-cold":
+            out.skipped.append({"kind": "compute", "name": where, "why": "strategy hot-cold: created at failover"})
+            continue
+        if c.get("computeType") != "AmlCompute":
+            out.skipped.append({"kind": "compute", "name": where,
+                                "why": f"{c.get('computeType')}: personal or attached compute, recreate on demand"})
+            continue
+        d = copy.deepcopy(c)
+        d.update(workspace=wmap[c["workspace"]], location=plan.secondary.location)
+        if strategy == "hot-warm":
+            d["minNodeCount"] = 0
+        result.append(d)
+    return result
+
+
+def _datastores(plan: Plan, primary: dict, secondary: dict | None, wmap: dict[str, str], amap: dict[str, str],
+                out: Mapping) -> list[dict]:
+    have = {(d["workspace"], d["name"]): d for d in (secondary or {}).get("datastores", [])}
+    result = []
+    for d in primary.get("datastores", []):
+        where = f"{d['workspace']}/{d['name']}"
+        if d["workspace"] not in wmap or d["name"] in SYSTEM_DATASTORES:
+            continue  # the RP creates the system datastores on the secondary's own account
+        if d.get("datastoreType") not in TEMPLATED_DATASTORE_TYPES:
+            out.skipped.append({"kind": "datastore", "name": where,
+                                "why": f"type {d.get('datastoreType')} is not templated; create it by hand"})
+            continue
+        e = copy.deepcopy(d)
+        e["workspace"] = wmap[d["workspace"]]
+        if d.get("accountName") in amap:
+            e["accountName"] = amap[d["accountName"]]
+        else:
+            out.notes.append(f"datastore {where}: account {d.get('accountName')} is not in the plan; kept as is")
+        existing = have.get((e["workspace"], e["name"]))
+        if existing and existing.get("credentialsType") not in (None, "None"):
+            out.skipped.append({"kind": "datastore", "name": f"{e['workspace']}/{e['name']}",
+                                "why": f"exists with {existing['credentialsType']} credentials set outside the "
+                                       "template; left alone"})  # fmt: skip
+            continue
+        if d.get("credentialsType") not in (None, "None"):
+            out.notes.append(
+                f"datastore {where} uses {d['credentialsType']} credentials; the secondary's twin gets "
+                "identity-based access (no secret in a template). Grant the hub's identity 'Storage Blob "
+                f"Data Reader' on {e['accountName']}, or set a key with `az ml datastore update`."
+            )
+        e["credentialsType"] = "None"
+        result.append(e)
+    return result
+
+
+def _connections(plan: Plan, primary: dict, wmap: dict[str, str], out: Mapping) -> list[dict]:
+    twins = {m.primary: m.secondary for m in plan.connections}
+    s = plan.secondary
+    result = []
+    for c in primary.get("connections", []):
+        if c["workspace"] not in wmap:
+            continue
+        e = copy.deepcopy(c)
+        e.update(workspace=wmap[c["workspace"]], name=twins[c["name"]], target=rename(plan, c.get("target")),
+                 metadata={k: rename(plan, v) if isinstance(v, str) else v
+                           for k, v in (c.get("metadata") or {}).items()})  # fmt: skip
+        if c.get("authType") in SECRETLESS_AUTH:
+            result.append(e)
+            continue
+        e["templated"] = False
+        result.append(e)
+        out.actions.append({
+            "kind": "connection",
+            "name": f"{e['workspace']}/{e['name']}",
+            "why": f"{c['authType']} connection: its secret cannot be templated",
+            "fix": (f"create connection {e['name']} ({e.get('category')}, target {e.get('target')}) in hub "
+                    f"{s.hub} with the secondary resource's key: `az ml connection create --file "
+                    f"{e['name']}.yml --workspace-name {e['workspace']} --resource-group {s.resource_group}`"),
+        })  # fmt: skip
+    return result
+
+
+def _linked(plan: Plan, primary: dict) -> dict[str, Any]:
+    """The secondary's own storage accounts, Application Insights and AI Services account."""
+    s = plan.secondary
+    linked = primary.get("linked", {})
+    accounts = linked.get("storage_accounts", {})
+    amap = account_map(plan)
+    storage = {}
+    for old, new in amap.items():
+        src = accounts.get(old) or {}
+        storage[new] = {"sku": (src.get("sku") or {}).get("name") or "Standard_LRS", "kind": src.get("kind") or "StorageV2"}
+    out: dict[str, Any] = {"storage_accounts": storage, "application_insights": None, "ai_services": None}
+    if s.application_insights:
+        src = linked.get("application_insights") or {}
+        out["application_insights"] = {"name": s.application_insights, "kind": src.get("kind") or "web",
+                                       "applicationType": src.get("applicationType") or "web"}
+    if s.ai_services:
+        src = linked.get("ai_services") or {}
+        out["ai_services"] = {"name": s.ai_services, "kind": src.get("kind") or "AIServices",
+                              "sku": (src.get("sku") or {}).get("name") or "S0"}
+    return out
