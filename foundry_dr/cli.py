@@ -229,3 +229,7 @@ def _add_unavailable(target: typer.Typer, name: str, value: str, reason: str) ->
 
 
 register_plugins(app)
+
+
+if __name__ == "__main__":  # `python -m foundry_dr.cli`
+    app()

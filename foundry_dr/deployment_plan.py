@@ -116,6 +116,11 @@ class Item:
     reason: str = ""
 
     @property
+    def key(self) -> str:
+        """Unique within a workspace: ``traffic:ep`` and ``online-endpoint:ep`` are two writes."""
+        return f"{self.kind}:{self.name}"
+
+    @property
     def writes(self) -> bool:
         return self.action in ("create", "update")
 

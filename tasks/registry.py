@@ -16,6 +16,9 @@ tag's digest), which needs another client and data-plane RBAC. Instead each impo
 (cheap, server-side, nothing copied twice), and a tag that exists in the destination with a
 *different* digest is also a 409 -- it is reported as present with ACR's message rather than
 replaced, which is the safe side (the destination's image is never changed behind its users).
+Where the registry answers NoForce over the *same* digest with a no-op success (the sandbox
+does), the row says ``imported`` although nothing was copied; the counts of a re-run are then
+"imported" rather than "present" -- the registry's content is unchanged either way.
 """
 
 from __future__ import annotations

@@ -278,3 +278,56 @@ def test_datastores_and_connections(seeded: None, factory: ClientFactory, plan: 
     assert any("create connection aoai-westus in hub hub-contoso-westus" in p for p in report.problems)
     again = links_flow(factory)
     assert again.changes == 0
+
+
+def test_images_imported_between_two_registries(
+    seeded: None, sandbox: SandboxConfig, plan: Plan, control: Any
+) -> None:
+    """The two-registry layout: each referenced repo:tag is imported with NoForce; a re-run finds
+    them present; a tag that holds another digest in the destination is never overwritten."""
+    uid = f"{random.randint(0, 16**6):06x}"
+    src_name, dst_name = f"acrfdre{uid}", f"acrfdrw{uid}"
+    two = plan.model_copy(update={
+        "shared": plan.shared.model_copy(update={"container_registry": None}),
+        "primary": plan.primary.model_copy(update={"registry": src_name}),
+        "secondary": plan.secondary.model_copy(update={"registry": dst_name}),
+    })  # fmt: skip
+    f = ClientFactory(two, sandbox_env=sandbox.env())
+    try:
+        rc = f.resource_client(two.primary.subscription_id)
+        for side in (two.primary, two.secondary):
+            rid = (f"/subscriptions/{side.subscription_id}/resourceGroups/{side.resource_group}/providers/"
+                   f"Microsoft.ContainerRegistry/registries/{side.registry}")  # fmt: skip
+            rc.resources.begin_create_or_update_by_id(
+                rid, {"location": side.location, "sku": {"name": "Standard"}, "properties": {}}, api_version="2023-07-01"
+            ).result()
+        # the registries' contents are data plane: the test seeds them through the control API
+        control(sandbox, "PUT", f"/registries/{src_name}/repositories",
+                {"repositories": {"sklearn": {"tags": {"1.4": None, "1.5": None}}, "serve": {"tags": {"2": None}}}})
+        control(sandbox, "PUT", f"/registries/{dst_name}/repositories",
+                {"repositories": {"serve": {"tags": {"2": "sha256:" + "0" * 64}}}})  # fmt: skip
+        images = [f"{src_name}.azurecr.io/sklearn:1.4", f"{src_name}.azurecr.io/sklearn:1.5",
+                  f"{src_name}.azurecr.io/serve:2", "mcr.microsoft.com/azureml/base:latest"]  # fmt: skip
+
+        @flow(name="test-import-images", validate_parameters=False)
+        def import_flow(dry_run: bool) -> ImageReport:
+            return replicate_images(f, "to-secondary", dry_run, images)
+
+        dry = import_flow(True)
+        assert dry.mode == "import" and dry.counts == {"would-import": 3, "skipped": 1}
+        assert "sklearn" not in control(sandbox, "GET", f"/registries/{dst_name}/repositories")["repositories"]
+
+        report = import_flow(False)
+        assert report.counts == {"imported": 2, "present": 1, "skipped": 1}, report.imports
+        src_repos = control(sandbox, "GET", f"/registries/{src_name}/repositories")["repositories"]
+        dst_repos = control(sandbox, "GET", f"/registries/{dst_name}/repositories")["repositories"]
+        assert dst_repos["sklearn"]["tags"] == src_repos["sklearn"]["tags"]
+        assert dst_repos["serve"]["tags"]["2"] == "sha256:" + "0" * 64  # NoForce: not overwritten
+
+        # a re-run changes nothing: ACR answers NoForce over the same digest with a no-op success
+        # (or a 409, reported as present) -- either way the destination is as before
+        again = import_flow(False)
+        assert again.ok and again.counts.get("imported", 0) + again.counts.get("present", 0) == 3
+        assert control(sandbox, "GET", f"/registries/{dst_name}/repositories")["repositories"] == dst_repos
+    finally:
+        f.close()

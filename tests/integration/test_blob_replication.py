@@ -53,9 +53,7 @@ def make_plan(**replication: Any) -> Plan:
 
 def service(env: dict, account: str) -> BlobServiceClient:
     a = env["storage_accounts"][account]
-    return BlobServiceClient(
-        a["blob_endpoint"], credential={"account_name": account, "account_key": a["key"]}
-    )
+    return BlobServiceClient(a["blob_endpoint"], credential={"account_name": account, "account_key": a["key"]})
 
 
 @flow(name="test-replicate-blobs", validate_parameters=False)
@@ -111,11 +109,11 @@ def seed(env: dict) -> int:
     return len(jobs) + 4
 
 
-def assert_replicated(env: dict, verify_content: bool = False) -> int:
+def assert_replicated(env: dict, verify_content: bool = False, pairs: dict | None = None) -> int:
     """Every non-archived source blob exists in the destination with the same MD5, size,
     metadata, content settings and tier; the archived one is absent. Returns blobs checked."""
     checked = 0
-    for (account, container), dest_account in PAIRS.items():
+    for (account, container), dest_account in (pairs or PAIRS).items():
         src = service(env, account).get_container_client(container)
         dst = service(env, dest_account).get_container_client(container)
         dest = {b.name: b for b in dst.list_blobs(include=["metadata"])}
@@ -166,9 +164,7 @@ def test_full_copy_then_incremental(sandbox_env: dict, seeded: int) -> None:
     report = run(plan, sandbox_env)
     assert report.ok and report.totals.copied == seeded - 1 and report.totals.verified == seeded - 1
     assert report.totals.archived == 1
-    assert any(
-        ARCHIVED in s and "Archive" in s for r in report.shards for s in r.samples.get("skip-archive", [])
-    )
+    assert any(ARCHIVED in s and "Archive" in s for r in report.shards for s in r.samples.get("skip-archive", []))
     assert assert_replicated(sandbox_env, verify_content=True) == seeded - 1
 
     again = run(plan, sandbox_env)
@@ -219,6 +215,30 @@ def test_reverse_direction_is_a_no_op_when_in_sync(sandbox_env: dict, seeded: in
     back = run(make_plan(), sandbox_env, direction="to-primary")
     # the primary is the superset (it also holds the archived blob): nothing to copy back
     assert back.totals.copied == 0 and back.ok
+
+
+def test_streaming_transfer(sandbox_env: dict) -> None:
+    """transfer=streaming: ranged download -> staged blocks; same preservation and verification."""
+    container = f"bs{UID}-stream"
+    svc = service(sandbox_env, "stfdreastus")
+    svc.create_container(container)
+    cc = svc.get_container_client(container)
+    for i in range(20):
+        cc.upload_blob(
+            f"s/{i:02d}.txt", os.urandom(1000 + i), metadata={"i": str(i)},
+            content_settings=ContentSettings(content_type="text/plain", cache_control="no-cache"),
+        )  # fmt: skip
+    cc.upload_blob("big/multi-block.bin", os.urandom(9 * 1024 * 1024 + 7), standard_blob_tier=StandardBlobTier.COOL)
+    raw = cc.get_blob_client("raw/no-md5.bin")
+    raw.stage_block("YmxvY2sx", os.urandom(5000))
+    raw.commit_block_list([BlobBlock("YmxvY2sx")])
+    plan = make_plan(containers=[container], transfer="streaming")
+    report = run(plan, sandbox_env)
+    assert report.ok and report.totals.copied == 22 and report.totals.verified == 22
+    assert {s.transfer for s in report.shards} == {"streaming"}
+    pairs = {("stfdreastus", container): "stfdrwestus"}
+    assert assert_replicated(sandbox_env, verify_content=True, pairs=pairs) == 22
+    assert run(plan, sandbox_env).totals.copied == 0
 
 
 def test_fail_nth_is_retried_and_verified(sandbox_env: dict, sandbox, control, seeded: int) -> None:
@@ -318,9 +338,7 @@ def test_shards_on_dask(sandbox_env: dict, seeded: int) -> None:
     from prefect_dask import DaskTaskRunner
 
     dask_flow = replicate_flow.with_options(
-        task_runner=DaskTaskRunner(
-            cluster_kwargs={"n_workers": 2, "threads_per_worker": 2, "processes": True}
-        )
+        task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 2, "processes": True})
     )
     for (_, container), dest_account in PAIRS.items():  # fresh destination: everything is copied
         service(sandbox_env, dest_account).delete_container(container)

@@ -11,12 +11,15 @@ Use them like this::
   Set ``FOUNDRY_DR_TEST_SANDBOX_DIR`` to run against a sandbox directory of your own instead;
   it is started if needed and left running, which makes re-runs faster while developing.
 - ``sandbox_env`` (session): the ``sandbox env --json`` document (what product code reads).
+- ``seeded`` (session): the sandbox with the primary seeded; FOUNDRY_DR_SANDBOX_ENV points the product at it.
+- ``prefect`` (session): Prefect's test harness (a temporary server, started once).
+- ``plan``: the sandbox plan.
 - ``control`` : the function ``control(sandbox, method, path, json=None)`` calling the control
   API (``/faults``, ``/heal``, ``/requests``, ...); it returns the decoded JSON.
 
 After each test that used the sandbox, faults are healed (nothing else is reset: state and the
 request log are shared, so tests use unique names and filter the log by them).
-Every test under ``tests/integration`` gets the ``integration`` marker.
+Every test under ``tests/integration`` and ``tests/reliability`` gets the ``integration`` marker.
 """
 
 from __future__ import annotations
@@ -29,16 +32,18 @@ from typing import Any
 import httpx
 import pytest
 
+from foundry_dr.plan import Plan, load_plan
 from sandbox import lifecycle
 from sandbox.config import SandboxConfig
+from sandbox.seed import seed
 
 REUSE_VARIABLE = "FOUNDRY_DR_TEST_SANDBOX_DIR"
-_HERE = Path(__file__).parent
+_SANDBOX_TEST_DIRS = (Path(__file__).parent / "integration", Path(__file__).parent / "reliability")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if _HERE in item.path.parents:
+        if any(d in item.path.parents for d in _SANDBOX_TEST_DIRS):
             item.add_marker(pytest.mark.integration)
 
 
@@ -101,3 +106,34 @@ def _heal_after_test(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "sandbox" in request.fixturenames:
         control(request.getfixturevalue("sandbox"), "POST", "/heal")
+
+
+# ---- runbook fixtures: a seeded sandbox, the product pointed at it, Prefect -------------------
+PLAN_PATH = Path(__file__).resolve().parents[1] / "deployments" / "plans" / "sandbox.yaml"
+
+
+@pytest.fixture(scope="session")
+def seeded(sandbox: SandboxConfig) -> Iterator[SandboxConfig]:
+    previous = os.environ.get("FOUNDRY_DR_SANDBOX_ENV")
+    os.environ["FOUNDRY_DR_SANDBOX_ENV"] = str(sandbox.env_path)
+    seed(sandbox, scale=1, echo=lambda _: None)
+    yield sandbox
+    if previous is None:
+        os.environ.pop("FOUNDRY_DR_SANDBOX_ENV", None)
+    else:
+        os.environ["FOUNDRY_DR_SANDBOX_ENV"] = previous
+
+
+@pytest.fixture(scope="session")
+def prefect() -> Iterator[None]:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def plan() -> Plan:
+    return load_plan(PLAN_PATH)

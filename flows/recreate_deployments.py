@@ -1,0 +1,223 @@
+"""Runbook recreate-deployments: online/batch endpoints, deployments and schedules in the target.
+
+Order: read both sides -> desired state and diff (pure, ``foundry_dr.deployment_plan``) ->
+prerequisites (target workspaces, referenced assets and computes: all listed, nothing written
+when any is missing) -> approval -> writes, every endpoint in parallel (endpoint, then its
+deployments in parallel, then traffic) with schedules alongside -> smoke test -> report.
+
+``side`` is the region written to: ``secondary`` (the default) or ``primary`` (fail-back makes
+sure the primary's deployments exist). ``scale_only`` (cut-over, fail-back) only sets instance
+counts for ``sizing``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.concurrency.sync import concurrency
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.common import approval_gate, emit, publish_report, resolve_plan, timed
+from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.deployment_plan import Context, Item, WorkspacePlan, plan_workspace, scale_workspace
+from foundry_dr.plan import COMPONENTS, Plan
+from tasks.endpoints import (
+    EndpointFailed,
+    PrerequisitesMissing,
+    apply_endpoint,
+    apply_items,
+    find_missing,
+    read_endpoint,
+    read_side,
+    references_of,
+    vault_uri,
+    workspace_id,
+)
+from tasks.locks import ensure_limit
+from tasks.smoke import smoke_test
+
+RUNBOOK = "recreate-deployments"
+ENDPOINTS_IN_PARALLEL = 16
+
+
+def _context(plan: Plan, factory: ClientFactory, source: Side, target: Side, sizing: str) -> Context:
+    src, dst = plan.side(source), plan.side(target)
+    workspaces = {workspace_id(factory, source, a): workspace_id(factory, target, b)
+                  for a, b in zip(src.projects, dst.projects, strict=True)}  # fmt: skip
+    return Context(
+        workspaces=workspaces, location=dst.location, vault_uri=vault_uri(factory),
+        name_suffix=plan.deployments.name_suffix, to_secondary=target == "secondary",
+        standby_count=plan.deployments.standby_instance_count,
+        strategies={c: plan.strategy.for_component(c) for c in COMPONENTS}, sizing=sizing,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@flow(name=RUNBOOK, description="Recreate endpoints, deployments and schedules in the other region.",
+      task_runner=ThreadPoolTaskRunner(max_workers=ENDPOINTS_IN_PARALLEL))  # fmt: skip
+def recreate_deployments(
+    plan: Plan | str,
+    approve: bool = False,
+    dry_run: bool = False,
+    sizing: Literal["standby", "production"] = "standby",
+    scale_only: bool = False,
+    side: Literal["secondary", "primary"] = "secondary",
+) -> dict[str, Any]:
+    plan = resolve_plan(plan)
+    logger = get_run_logger()
+    target: Side = side
+    source: Side = "primary" if side == "secondary" else "secondary"
+    t0 = time.monotonic()
+    timings: dict[str, float] = {}
+    mode = "scale-only" if scale_only else "recreate"
+    emit(RUNBOOK, "started", plan, side=side, sizing=sizing, mode=mode, dry_run=dry_run)
+    factory = ClientFactory(plan)
+    lock = ensure_limit(f"foundry-dr-recreate-{plan.name}")
+    try:
+        with concurrency(lock, occupy=1, timeout_seconds=plan.approvals.timeout_minutes * 60, strict=True):
+            with timed(timings, "read"):
+                src_f = read_side.submit(factory, source, list(plan.side(source).projects))
+                dst_f = read_side.submit(factory, target, list(plan.side(target).projects))
+                src_inv, dst_inv = src_f.result(), dst_f.result()
+            ctx = _context(plan, factory, source, target, sizing)
+            build = scale_workspace if scale_only else plan_workspace
+            plans = [build(src_inv[a], dst_inv[b], ctx)
+                     for a, b in zip(plan.side(source).projects, plan.side(target).projects, strict=True)]  # fmt: skip
+            items = [i for p in plans for i in p.items()]
+            with timed(timings, "prerequisites"):
+                _check_prerequisites(factory, target, dst_inv, items, scale_only)
+            summary = _summary(items)
+            decision = approval_gate(RUNBOOK, plan, approve=approve,
+                                     summary=f"{mode} in the {target} ({sizing}): {summary}")  # fmt: skip
+            results: dict[str, dict[str, Any]] = {}
+            smoke: list[dict[str, Any]] = []
+            failed: str | None = None
+            if not dry_run:
+                with timed(timings, "apply"):
+                    results, failed = _apply(factory, target, plans)
+                if not failed and not scale_only:
+                    with timed(timings, "smoke"):
+                        smoke = _smoke(factory, plan, target, plans)
+                    bad = [s for s in smoke if not s["ok"]]
+                    if bad and plan.deployments.smoke_test.on_failure == "fail":
+                        failed = "smoke test failed: " + ", ".join(f"{s['workspace']}/{s['endpoint']}" for s in bad)
+            result = _report(plan, target, sizing, mode, dry_run, decision, items, results, smoke, timings, failed)
+            if failed:
+                raise RuntimeError(f"{RUNBOOK}: {failed}")
+    except Exception as exc:
+        emit(RUNBOOK, "failed", plan, error=type(exc).__name__, side=side, mode=mode)
+        raise
+    finally:
+        factory.close()
+    result["seconds"] = round(time.monotonic() - t0, 2)
+    logger.info("recreate-deployments %s %s: %s", mode, target, result["summary"])
+    emit(RUNBOOK, "completed", plan, side=side, mode=mode, dry_run=dry_run, changed=result["changed"])
+    return result
+
+
+def _check_prerequisites(factory: ClientFactory, target: Side, dst_inv: dict, items: list[Item],
+                         scale_only: bool) -> None:  # fmt: skip
+    """Raise before any write, listing everything missing (workspaces, assets, computes, deployments)."""
+    absent = [inv["id"] for inv in dst_inv.values() if not inv["exists"]]
+    if absent:
+        raise PrerequisitesMissing(
+            f"{len(absent)} target workspace(s) missing (run provision-secondary first): " + ", ".join(absent), absent
+        )
+    conflicts = [f"{i.workspace}/{i.name}: {i.reason}" for i in items if i.action == "conflict"]
+    if conflicts:
+        raise PrerequisitesMissing("cannot update in place: " + "; ".join(conflicts), conflicts)
+    if scale_only:
+        missing = [f"{i.workspace}/{i.name}" for i in items if i.action == "missing" and i.kind != "online-endpoint"]
+        if missing:
+            raise PrerequisitesMissing(
+                f"{len(missing)} deployment(s) missing in the {target} (run recreate-deployments first): "
+                + ", ".join(missing), missing)  # fmt: skip
+        return
+    missing = find_missing(factory, target, references_of(items))
+    if missing:
+        raise PrerequisitesMissing(
+            f"{len(missing)} referenced asset(s) missing in the {target} (run replicate-artifacts first): "
+            + ", ".join(missing), missing)  # fmt: skip
+
+
+def _apply(factory: ClientFactory, target: Side, plans: list[WorkspacePlan]) -> tuple[dict, str | None]:
+    """Every endpoint group and the schedules at once (bounded by the task runner); collect results."""
+    futures = []
+    for p in plans:
+        for group in (*p.online, *p.batch):
+            if any(i.writes for i in group.items()):
+                futures.append((p.workspace, apply_endpoint.submit(factory, target, group)))
+        if any(s.writes for s in p.schedules):
+            futures.append((p.workspace, apply_items.submit(factory, target, p.schedules)))
+    results: dict[str, dict[str, Any]] = {}
+    errors = []
+    for workspace, future in futures:
+        outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, EndpointFailed):
+            errors.append(f"{workspace}: {outcome}")
+            outcome = outcome.results
+        elif isinstance(outcome, BaseException):
+            errors.append(f"{workspace}: {type(outcome).__name__}: {outcome}")
+            continue
+        results.update({f"{workspace}/{k}": v for k, v in outcome.items()})
+    return results, ("; ".join(errors) if errors else None)
+
+
+def _smoke(factory: ClientFactory, plan: Plan, target: Side, plans: list[WorkspacePlan]) -> list[dict[str, Any]]:
+    sample = plan.deployments.smoke_test.sample_request
+    futures = []
+    for p in plans:
+        for group in p.online:
+            if group.endpoint.action == "deferred":
+                continue
+            doc = read_endpoint(factory, target, group.endpoint.resource_id)
+            uri = ((doc or {}).get("properties") or {}).get("scoringUri")
+            if not uri:
+                continue
+            futures.append(smoke_test.submit(factory, target, p.workspace, group.endpoint.name, uri, sample))
+    return [f.result() for f in futures]
+
+
+def _summary(items: list[Item]) -> str:
+    counts: dict[str, int] = {}
+    for i in items:
+        counts[i.action] = counts.get(i.action, 0) + 1
+    return ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to do"
+
+
+def _report(plan: Plan, target: str, sizing: str, mode: str, dry_run: bool, decision: dict, items: list[Item],
+            results: dict, smoke: list[dict], timings: dict, failed: str | None) -> dict[str, Any]:  # fmt: skip
+    rows = []
+    for i in items:
+        row = i.row()
+        outcome = results.get(f"{i.workspace}/{i.key}", {})
+        row["seconds"] = outcome.get("seconds", "")
+        row["error"] = outcome.get("error", "")
+        rows.append(row)
+    secrets = sorted({f"{i.workspace}/{i.name}: {s}" for i in items for s in i.secrets})
+    summary = _summary(items)
+    lines = [
+        f"# recreate-deployments {mode} in the {target} ({sizing}){' (dry run)' if dry_run else ''}: "
+        f"plan `{plan.name}`", "",
+        f"- outcome: **{'FAILED: ' + failed if failed else 'completed'}**",
+        f"- approval: {decision['decision']} by {decision['approver']} ({decision['reason']})",
+        f"- items: {summary}",
+        f"- references remapped: {sum(len(i.remapped) for i in items)}",
+        *([f"- secret environment variables referenced in the shared Key Vault (create these secrets there): "
+           f"{', '.join(secrets)}"] if secrets else []),
+        "", "| workspace | kind | name | action | changes | size | seconds | error |",
+        "|---|---|---|---|---|---|---|---|",
+        *(f"| {r['workspace']} | {r['kind']} | {r['name']} | {r['action']} | {r['changes']} | {r['size']} | "
+          f"{r['seconds']} | {r['error']} |" for r in rows),
+        "", "| smoke test | status | latency ms | served by | ok |", "|---|---|---|---|---|",
+        *(f"| {s['workspace']}/{s['endpoint']} | {s['status']} | {s['latency_ms']} | {s['deployment']} | "
+          f"{'yes' if s['ok'] else 'NO: ' + str(s['error'])} |" for s in smoke),
+        "", "| step | seconds |", "|---|---|", *(f"| {k} | {v} |" for k, v in timings.items()),
+    ]  # fmt: skip
+    publish_report("recreate-deployments-report", "\n".join(lines), rows, "recreate-deployments-items")
+    changed = sum(1 for i in items if i.writes and "seconds" in results.get(f"{i.workspace}/{i.key}", {}))
+    return {
+        "summary": summary, "changed": changed, "dry_run": dry_run, "side": target, "sizing": sizing, "mode": mode,
+        "items": rows, "smoke": smoke, "secrets_referenced": secrets, "timings": timings, "failed": failed,
+    }  # fmt: skip

@@ -1,0 +1,78 @@
+"""Quota arithmetic for the secondary region (pure).
+
+A cluster can scale to ``maxNodeCount`` nodes, so it needs ``maxNodeCount x vCPUs`` dedicated
+cores of its VM family; the check runs before any write, because a deployment that fails on
+quota halfway leaves a half-built secondary. Clusters that already exist in the secondary are
+counted in its usage, so only their growth is needed again (a re-run needs nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from foundry_dr.errors import FoundryDrError
+
+TOTAL = "cores"  # the usages entry for all regional vCPUs
+
+
+class QuotaExceeded(FoundryDrError):
+    """The secondary region lacks the cores the desired computes need."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Usage:
+    current: int
+    limit: int
+
+    @property
+    def available(self) -> int:
+        return max(self.limit - self.current, 0)
+
+
+def cores(compute: dict, sizes: dict[str, tuple[str, int]]) -> tuple[str, int]:
+    """(family, cores at max scale) of an AmlCompute; ``sizes`` maps lower-case VM size -> (family, vCPUs)."""
+    size = str(compute.get("vmSize") or "").lower()
+    if size not in sizes:
+        raise QuotaExceeded([f"VM size {compute.get('vmSize')} of {compute.get('workspace')}/{compute.get('name')} "
+                             "is not offered in the secondary region"])
+    family, vcpus = sizes[size]
+    if str(compute.get("vmPriority") or "Dedicated").lower() != "dedicated":
+        return f"lowPriority:{family}", 0  # low-priority cores come from a separate, shared pool
+    return family, vcpus * int(compute.get("maxNodeCount") or 0)
+
+
+def cores_needed(desired: list[dict], existing: list[dict], sizes: dict[str, tuple[str, int]]) -> dict[str, int]:
+    """Extra dedicated cores per family the desired computes need beyond the existing ones."""
+    have = {(c["workspace"], c["name"]): c for c in existing if c.get("computeType") == "AmlCompute"}
+    needed: dict[str, int] = {}
+    for c in desired:
+        family, want = cores(c, sizes)
+        old = have.get((c["workspace"], c["name"]))
+        if old is not None:
+            try:
+                old_family, old_cores = cores(old, sizes)
+            except QuotaExceeded:
+                old_family, old_cores = family, 0
+            if old_family == family:
+                want = max(want - old_cores, 0)
+        if want:
+            needed[family] = needed.get(family, 0) + want
+    return needed
+
+
+def check(needed: dict[str, int], usages: dict[str, Usage], region: str) -> list[str]:
+    """One message per family (and the regional total) whose free quota is short."""
+    problems = []
+    for family, n in sorted(needed.items()):
+        usage = usages.get(family, Usage(0, 0))
+        if n > usage.available:
+            problems.append(f"needs {n} cores of {family} in {region}, quota allows {usage.available}")
+    total = sum(needed.values())
+    if total and TOTAL in usages and total > usages[TOTAL].available:
+        problems.append(f"needs {total} cores of {TOTAL} (total regional vCPUs) in {region}, "
+                        f"quota allows {usages[TOTAL].available}")
+    return problems

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Register every runbook as a Prefect deployment (prefect.yaml) on the server PREFECT_API_URL
+# points at (a local `prefect server start`, a self-hosted server, or Prefect Cloud).
+# Idempotent: the work pool is created only when missing, deployments are updated in place.
+#
+#   PREFECT_API_URL=http://127.0.0.1:4200/api scripts/deploy.sh [extra `prefect deploy` args]
+#
+# Then start a worker in the checkout (FOUNDRY_DR_HOME is where its flow runs start):
+#   FOUNDRY_DR_HOME=$PWD .venv/bin/prefect worker start --pool foundry-dr
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PREFECT="${PREFECT:-.venv/bin/prefect}"
+POOL="${FOUNDRY_DR_WORK_POOL:-foundry-dr}"
+export PREFECT_CLI_PROMPT=false  # never ask questions: this runs from CI and scripts
+
+if [[ -z "${PREFECT_API_URL:-}" ]]; then
+  echo "deploy.sh: PREFECT_API_URL is not set; using the current Prefect profile's API" >&2
+fi
+
+if "$PREFECT" work-pool inspect "$POOL" >/dev/null 2>&1; then
+  echo "work pool $POOL exists"
+else
+  "$PREFECT" work-pool create "$POOL" --type process
+fi
+
+"$PREFECT" deploy --all --no-prompt --pool "$POOL" "$@"
+
+cat <<MSG
+deployed. Start a worker in this checkout:
+  FOUNDRY_DR_HOME=$PWD $PREFECT worker start --pool $POOL
+or serve every runbook from one process (no worker):
+  $(dirname "$PREFECT")/python deployments/serve.py
+MSG

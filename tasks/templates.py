@@ -1,0 +1,116 @@
+"""Template what-if and deployment through azure-mgmt-resource-deployments, awaited.
+
+The deployment name is stable per plan, so a re-run updates the same deployment record instead
+of piling up history; the mode is always Incremental (resources outside the template are never
+deleted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from prefect import task
+
+from foundry_dr.arm_template import resource_ids
+from foundry_dr.clients import ClientFactory
+from foundry_dr.errors import FoundryDrError
+from tasks.workspace import RETRY
+
+NO_CHANGE = {"NoChange", "Ignore"}
+
+
+class DeploymentFailed(FoundryDrError):
+    """ARM refused or failed the template deployment; the message carries ARM's details."""
+
+
+def deployment_name(plan_name: str) -> str:
+    return f"foundry-dr-{plan_name}-secondary"[:64]
+
+
+def resource_group_exists(factory: ClientFactory) -> bool:
+    s = factory.plan.secondary
+    try:
+        factory.resource_client(s.subscription_id).resource_groups.get(s.resource_group)
+        return True
+    except ResourceNotFoundError:
+        return False
+
+
+def _change(c: Any) -> dict[str, Any]:
+    d = c.as_dict() if hasattr(c, "as_dict") else dict(c)
+    delta = d.get("delta") or []
+    return {
+        "resource_id": d.get("resource_id") or d.get("resourceId"),
+        "change_type": str(d.get("change_type") or d.get("changeType")),
+        "paths": [p.get("path") for p in delta if isinstance(p, dict)],
+    }
+
+
+@task(name="what-if", **RETRY)
+def what_if(factory: ClientFactory, template: dict) -> dict[str, Any]:
+    """What the deployment would change. Without the resource group (created only after approval)
+    ARM cannot run a what-if: every template resource is then a Create, and that is reported."""
+    plan = factory.plan
+    s = plan.secondary
+    if not resource_group_exists(factory):
+        changes = [{"resource_id": rid, "change_type": "Create", "paths": []} for rid in resource_ids(plan, template)]
+        return {"changes": changes, "resource_group_missing": True}
+    client = factory.deployments_client(s.subscription_id)
+    body = {"properties": {"mode": "Incremental", "template": template}}
+    try:
+        result = client.deployments.begin_what_if(s.resource_group, deployment_name(plan.name), body).result()
+    except HttpResponseError as exc:
+        if exc.status_code and 400 <= exc.status_code < 500:
+            raise DeploymentFailed(f"what-if refused the template: {exc.message}") from exc
+        raise
+    ours = {r.lower() for r in resource_ids(plan, template)}
+    changes = [_change(c) for c in result.changes or []]
+    # resources of the group that the template does not mention are left alone (Incremental)
+    changes = [c for c in changes if (c["resource_id"] or "").lower() in ours or c["change_type"] != "Ignore"]
+    return {"changes": changes, "resource_group_missing": False}
+
+
+def summarize(what: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for c in what["changes"]:
+        counts[c["change_type"]] = counts.get(c["change_type"], 0) + 1
+    return counts
+
+
+def has_changes(what: dict[str, Any]) -> bool:
+    return any(c["change_type"] not in NO_CHANGE for c in what["changes"])
+
+
+@task(name="ensure-resource-group", **RETRY)
+def ensure_resource_group(factory: ClientFactory) -> bool:
+    """Create the secondary resource group if missing; True when it was created."""
+    s = factory.plan.secondary
+    if resource_group_exists(factory):
+        return False
+    factory.resource_client(s.subscription_id).resource_groups.create_or_update(
+        s.resource_group, {"location": s.location, "tags": {"managed-by": "foundry-dr", "plan": factory.plan.name}})
+    return True
+
+
+@task(name="deploy-template", **RETRY)
+def deploy(factory: ClientFactory, template: dict) -> dict[str, Any]:
+    """Incremental deployment of the template, awaited; ARM's error details on failure."""
+    plan = factory.plan
+    s = plan.secondary
+    client = factory.deployments_client(s.subscription_id)
+    body = {"properties": {"mode": "Incremental", "template": template}}
+    name = deployment_name(plan.name)
+    try:
+        result = client.deployments.begin_create_or_update(s.resource_group, name, body).result()
+    except HttpResponseError as exc:
+        if exc.status_code is not None and exc.status_code >= 500:
+            raise
+        raise DeploymentFailed(f"deployment {name} failed: {exc.message}") from exc
+    props = result.properties
+    return {
+        "name": name,
+        "state": str(props.provisioning_state),
+        "duration": props.duration,
+        "output_resources": [r.id for r in props.output_resources or []],
+    }
