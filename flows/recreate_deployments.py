@@ -21,7 +21,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import approval_gate, emit, publish_report, resolve_plan, timed
 from foundry_dr.clients import ClientFactory, Side
-from foundry_dr.deployment_plan import Context, Item, WorkspacePlan, plan_workspace, scale_workspace
+from foundry_dr.deployment_plan import (
+    Context,
+    Item,
+    WorkspacePlan,
+    needs_source_for_scaling,
+    plan_workspace,
+    scale_workspace,
+)
 from foundry_dr.plan import COMPONENTS, Plan
 from tasks.endpoints import (
     EndpointFailed,
@@ -29,7 +36,6 @@ from tasks.endpoints import (
     apply_endpoint,
     apply_items,
     find_missing,
-    read_endpoint,
     read_side,
     references_of,
     vault_uri,
@@ -76,14 +82,14 @@ def recreate_deployments(
     lock = ensure_limit(f"foundry-dr-recreate-{plan.name}")
     try:
         with concurrency(lock, occupy=1, timeout_seconds=plan.approvals.timeout_minutes * 60, strict=True):
+            pairs = list(zip(plan.side(source).projects, plan.side(target).projects, strict=True))
             with timed(timings, "read"):
-                src_f = read_side.submit(factory, source, list(plan.side(source).projects))
-                dst_f = read_side.submit(factory, target, list(plan.side(target).projects))
-                src_inv, dst_inv = src_f.result(), dst_f.result()
+                src_inv, dst_inv = _read(factory, source, target, scale_only)
             ctx = _context(plan, factory, source, target, sizing)
-            build = scale_workspace if scale_only else plan_workspace
-            plans = [build(src_inv[a], dst_inv[b], ctx)
-                     for a, b in zip(plan.side(source).projects, plan.side(target).projects, strict=True)]  # fmt: skip
+            if scale_only:
+                plans = [scale_workspace(src_inv.get(a) if src_inv else None, dst_inv[b], ctx) for a, b in pairs]
+            else:
+                plans = [plan_workspace(src_inv[a], dst_inv[b], ctx) for a, b in pairs]
             items = [i for p in plans for i in p.items()]
             with timed(timings, "prerequisites"):
                 _check_prerequisites(factory, target, dst_inv, items, scale_only)
@@ -114,6 +120,19 @@ def recreate_deployments(
     logger.info("recreate-deployments %s %s: %s", mode, target, result["summary"])
     emit(RUNBOOK, "completed", plan, side=side, mode=mode, dry_run=dry_run, changed=result["changed"])
     return result
+
+
+def _read(factory: ClientFactory, source: Side, target: Side, scale_only: bool) -> tuple[dict | None, dict]:
+    """Both sides in parallel; for scale-only the target alone when it carries its production sizes,
+    so that a cut-over does not wait on (or fail with) a source region that is down."""
+    plan = factory.plan
+    dst_f = read_side.submit(factory, target, list(plan.side(target).projects))
+    if scale_only:
+        dst_inv = dst_f.result()
+        if not any(needs_source_for_scaling(inv) for inv in dst_inv.values()):
+            return None, dst_inv
+    src_f = read_side.submit(factory, source, list(plan.side(source).projects))
+    return src_f.result(), dst_f.result()
 
 
 def _check_prerequisites(factory: ClientFactory, target: Side, dst_inv: dict, items: list[Item],
@@ -171,11 +190,9 @@ def _smoke(factory: ClientFactory, plan: Plan, target: Side, plans: list[Workspa
         for group in p.online:
             if group.endpoint.action == "deferred":
                 continue
-            doc = read_endpoint(factory, target, group.endpoint.resource_id)
-            uri = ((doc or {}).get("properties") or {}).get("scoringUri")
-            if not uri:
-                continue
-            futures.append(smoke_test.submit(factory, target, p.workspace, group.endpoint.name, uri, sample))
+            futures.append(
+                smoke_test.submit(factory, target, p.workspace, group.endpoint.name, group.endpoint.resource_id, sample)
+            )
     return [f.result() for f in futures]
 
 

@@ -8,7 +8,7 @@ report. ``direction="to-primary"`` is the reverse used by fail-back.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -18,11 +18,15 @@ from prefect.concurrency.sync import concurrency
 from flows.common import approval_gate, emit, flow_run_id, publish_report, resolve_plan, timed
 from foundry_dr.checkpoint import Checkpoint, rpo_status
 from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.errors import FoundryDrError
 from foundry_dr.plan import Plan
+from tasks.assets import replicate_assets
 from tasks.checkpoint import read_checkpoint, write_checkpoint
 from tasks.inventory import snapshot_inventory
 from tasks.locks import ensure_limit
+from tasks.registry import replicate_images
 from tasks.storage import BlobReplicationFailed, replicate_blobs
+from tasks.workspace_links import replicate_workspace_links
 
 RUNBOOK = "replicate-artifacts"
 Direction = Literal["to-secondary", "to-primary"]
@@ -61,20 +65,44 @@ def replicate_artifacts(
                 try:
                     blobs = replicate_blobs(plan, factory, direction, dry_run, verify)
                 except BlobReplicationFailed as exc:
-                    _report(plan, direction, dry_run, decision, exc.report, None, timings, failed=str(exc))
+                    _report(plan, direction, dry_run, decision, exc.report, None, None, timings, failed=str(exc))
                     raise
-            previous = read_checkpoint(factory, plan.name)
+            _require_destination_hub(factory, destination)
+            with timed(timings, "datastores and connections"):
+                links = replicate_workspace_links(factory, direction, dry_run)
+            with timed(timings, "asset metadata"):
+                assets = replicate_assets(factory, direction, dry_run)
+            with timed(timings, "images"):
+                images = replicate_images(factory, direction, dry_run)
+            parts = Parts(blobs, links, assets, images)
+            failures = parts.failures()
             checkpoint = None
-            if not dry_run:
+            if not dry_run and not failures:
                 checkpoint = Checkpoint(
                     plan=plan.name, direction=direction, started_at=started_at, completed_at=datetime.now(UTC),
-                    flow_run_id=flow_run_id(), source_side=source,
-                    counts={"blobs": asdict(blobs.totals)},
-                    blob_shards=[r for r in blobs.table()], inventory=inventory,
+                    flow_run_id=flow_run_id(), source_side=source, counts=parts.counts(),
+                    assets={f"{i['workspace']}/{i['kind']}/{i['name']}/{i['version']}": i["fingerprint"]
+                            for ws in assets.workspaces for i in ws.items},
+                    blob_shards=blobs.table(), inventory=inventory,
                 )  # fmt: skip
                 with timed(timings, "checkpoint"):
                     write_checkpoint(factory, checkpoint, destination)
-            result = _report(plan, direction, dry_run, decision, blobs, checkpoint or previous, timings)
+            recovery_point = checkpoint or read_checkpoint(factory, plan.name)
+            result = _report(
+                plan,
+                direction,
+                dry_run,
+                decision,
+                blobs,
+                parts,
+                recovery_point,
+                timings,
+                failed="; ".join(failures) or None,
+            )
+            if failures:
+                raise ReplicationFailed(
+                    f"replicate-artifacts {direction} failed (no checkpoint written): " + "; ".join(failures)
+                )
     except Exception as exc:
         emit(RUNBOOK, "failed", plan, error=type(exc).__name__, direction=direction)
         raise
@@ -86,8 +114,83 @@ def replicate_artifacts(
     return result
 
 
-def _report(plan: Plan, direction: str, dry_run: bool, decision: dict, blobs: Any, checkpoint: Checkpoint | None,
-            timings: dict[str, float], failed: str | None = None) -> dict[str, Any]:
+def _require_destination_hub(factory: ClientFactory, destination: Side) -> None:
+    """Asset metadata needs the other hub and its projects; say so instead of a bare 404."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    side = factory.plan.side(destination)
+    for workspace in [side.hub, *side.projects]:
+        try:
+            factory.ml_client(destination, workspace).workspaces.get(workspace)
+        except ResourceNotFoundError as exc:
+            raise ReplicationFailed(
+                f"the {destination} workspace {workspace} does not exist (blobs were replicated; asset metadata "
+                "needs the workspaces): run provision-secondary first, then re-run replicate-artifacts"
+            ) from exc
+
+
+class ReplicationFailed(FoundryDrError):
+    """Some part failed after its retries; the report says what was done. Re-run to continue."""
+
+
+@dataclass
+class Parts:
+    """The four parts of one replication run, for the checkpoint and the report."""
+
+    blobs: Any
+    links: Any
+    assets: Any
+    images: Any
+
+    def failures(self) -> list[str]:
+        out = []
+        if not self.blobs.ok:
+            out.append(f"blobs: {len(self.blobs.failures)} shard(s) failed")
+        if not self.assets.ok:
+            shown = "; ".join(
+                f"{f.get('workspace', '?')}/{f.get('name', '?')}: {f.get('error', '?')}"
+                for f in self.assets.item_failures[:3]
+            )
+            out.append(f"assets: {len(self.assets.item_failures)} failure(s): {shown}")
+        if self.images.counts.get("failed"):
+            out.append(f"images: {self.images.counts['failed']} import(s) failed")
+        datastore_failures = [d for d in self.links.datastores if d.get("action") in ("failed",)]
+        if datastore_failures:
+            out.append(f"datastores: {len(datastore_failures)} failed")
+        return out
+
+    def warnings(self) -> list[str]:
+        return [*self.links.problems, *self.images.problems]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {"blobs": asdict(self.blobs.totals)}
+        for kind, c in self.assets.totals.items():
+            counts[f"assets.{kind}"] = dict(c)
+        counts["images"] = dict(self.images.counts)
+        counts["datastores"] = {"created": self.links.changes}
+        return counts
+
+    def changed(self) -> int:
+        return (
+            self.blobs.changed
+            + self.assets.changes
+            + self.links.changes
+            + int(self.images.counts.get("imported", 0))
+            + int(bool(self.images.replication and self.images.replication.get("action") == "created"))
+        )
+
+
+def _report(
+    plan: Plan,
+    direction: str,
+    dry_run: bool,
+    decision: dict,
+    blobs: Any,
+    parts: Parts | None,
+    checkpoint: Checkpoint | None,
+    timings: dict[str, float],
+    failed: str | None = None,
+) -> dict[str, Any]:
     rpo = rpo_status(checkpoint, plan.objectives.rpo_minutes)
     lines = [
         f"# replicate-artifacts {direction}{' (dry run)' if dry_run else ''}: plan `{plan.name}`",
@@ -95,6 +198,34 @@ def _report(plan: Plan, direction: str, dry_run: bool, decision: dict, blobs: An
         f"- outcome: **{'FAILED: ' + failed if failed else 'completed'}**",
         f"- approval: {decision['decision']} by {decision['approver']} ({decision['reason']})",
         f"- blobs: {blobs.summary()}",
+    ]
+    conflicts: list[dict] = []
+    if parts is not None:
+        t = parts.assets.totals
+        lines.append(
+            "- asset versions: "
+            + "; ".join(
+                f"{kind} " + ", ".join(f"{k} {v}" for k, v in c.items() if v)
+                for kind, c in t.items()
+                if any(c.values())
+            )
+        )
+        rep = parts.images.replication or {}
+        lines.append(
+            f"- images ({parts.images.mode}): "
+            + (f"replication {rep.get('region')} {rep.get('action')} ({rep.get('status')}); " if rep else "")
+            + ", ".join(f"{k} {v}" for k, v in parts.images.counts.items())
+        )
+        lines.append("- datastores: " + ", ".join(f"{d['name']} {d['action']}" for d in parts.links.datastores))
+        lines.append(
+            "- connections: "
+            + ", ".join(f"{c['source']} -> {c['dest']} {c['action']}" for c in parts.links.connections)
+        )
+        warnings = parts.warnings()
+        if warnings:
+            lines += ["", "## Warnings (action needed, nothing lost)", *(f"- {w}" for w in warnings)]
+        conflicts = parts.assets.conflicts
+    lines += [
         f"- RPO after the run: {rpo['rpo_seconds']} s (objective {rpo['objective_seconds']:.0f} s, "
         f"{'met' if rpo['met'] else 'NOT met'}); checkpoint {rpo['checkpoint']}",
         "",
@@ -102,7 +233,14 @@ def _report(plan: Plan, direction: str, dry_run: bool, decision: dict, blobs: An
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in timings.items()),
     ]
-    rows = [r for r in blobs.table() if r.get("failed") or r.get("error")]
-    publish_report("replicate-artifacts-report", "\n".join(lines), rows or None, "replicate-artifacts-failures")
-    return {"summary": blobs.summary(), "changed": blobs.changed, "blobs": asdict(blobs.totals), "rpo": rpo,
-            "dry_run": dry_run, "direction": direction}
+    rows = [{"kind": "blob-shard", **r} for r in blobs.table() if r.get("failed") or r.get("error")]
+    rows += [{"kind": "asset-conflict", **{k: str(v) for k, v in c.items()}} for c in conflicts]
+    if parts is not None:
+        rows += [{"kind": "asset-failure", **{k: str(v) for k, v in f.items()}} for f in parts.assets.item_failures]
+    publish_report("replicate-artifacts-report", "\n".join(lines), rows or None, "replicate-artifacts-problems")
+    return {
+        "summary": blobs.summary(), "changed": parts.changed() if parts else blobs.changed,
+        "blobs": asdict(blobs.totals), "assets": parts.assets.totals if parts else None,
+        "images": parts.images.to_dict() if parts else None, "links": parts.links.to_dict() if parts else None,
+        "conflicts": conflicts, "rpo": rpo, "dry_run": dry_run, "direction": direction,
+    }  # fmt: skip

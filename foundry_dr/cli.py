@@ -117,11 +117,107 @@ def run(
             help="Override a plan value for this run: dotted path, YAML value (repeatable).",
         ),
     ] = None,
+    in_process: Annotated[
+        bool,
+        typer.Option("--in-process", help="Run the flow in this process even when PREFECT_API_URL is set."),
+    ] = False,
 ) -> None:
-    """Run a runbook as a Prefect flow (PREFECT_API_URL if set, else an embedded server)."""
+    """Run a runbook (PREFECT_API_URL set: its deployment on that server; else in process).
+
+    With PREFECT_API_URL, the run is started on the server and followed to its end; a pause
+    for approval prints the run id and the approve/reject commands.
+    """
     if runbook not in RUNBOOKS:
         _exit(ExitCode.BAD_INPUT, [f"unknown runbook {runbook!r}; expected one of: {', '.join(RUNBOOKS)}"])
-    _run_runbook(runbook, _load(plan, overrides), approve=approve, dry_run=dry_run)
+    loaded = _load(plan, overrides)
+    if os.environ.get("PREFECT_API_URL") and not in_process:
+        # Overrides cannot travel as a path: send the overridden plan itself (the flows accept one).
+        plan_parameter: Any = loaded.model_dump(mode="json") if overrides else str(plan)
+        _run_remote(runbook, {"plan": plan_parameter, "approve": approve, "dry_run": dry_run})
+    _run_runbook(runbook, loaded, approve=approve, dry_run=dry_run)
+
+
+def _run_remote(runbook: str, parameters: dict[str, Any]) -> NoReturn:
+    """Start the runbook's deployment, follow it to the end, exit with its outcome."""
+    from foundry_dr import remote
+
+    try:
+        flow_run = remote.start_deployment(runbook, parameters)
+        typer.echo(f"started {runbook} run {flow_run.id} ({flow_run.name}) on {remote.api_url()}", err=True)
+        if url := remote.run_url(flow_run.id):
+            typer.echo(f"follow it in the Prefect UI: {url}", err=True)
+        code, state = remote.follow(flow_run.id, lambda line: typer.echo(line, err=True))
+    except remote.RemoteError as exc:
+        _exit(exc.code, [f"{runbook}: {exc}"])
+    except KeyboardInterrupt:
+        _exit(ExitCode.FAILED, [f"{runbook}: stopped following; the run goes on ({remote.api_url()})"])
+    except Exception as exc:  # server unreachable, auth refused, ...
+        _exit(ExitCode.FAILED, [f"{runbook}: Prefect API {remote.api_url()}: {type(exc).__name__}: {redact(str(exc))}"])
+    if code == ExitCode.OK and (report := remote.report_markdown(flow_run.id)):
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(redact(report)))
+    verdict = {ExitCode.OK: "done", ExitCode.REJECTED: "rejected or timed out at approval"}.get(code, "failed")
+    _exit(code, [f"{runbook}: {verdict} ({state.name})"])
+
+
+RunIdArgument = Annotated[str, typer.Argument(help="The paused flow run's id.", metavar="RUN_ID", show_default=False)]
+ApproverOption = Annotated[str, typer.Option("--approver", help="Who decides (name or e-mail).", show_default=False)]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Reason or change/incident ticket.", show_default=False)]
+
+
+@app.command("approve")
+def approve_run(run_id: RunIdArgument, approver: ApproverOption, reason: ReasonOption) -> None:
+    """Approve a runbook run paused for approval (through PREFECT_API_URL)."""
+    _resume(run_id, approve=True, approver=approver, reason=reason)
+
+
+@app.command("reject")
+def reject_run(run_id: RunIdArgument, approver: ApproverOption, reason: ReasonOption) -> None:
+    """Reject a runbook run paused for approval: it stops, having changed nothing."""
+    _resume(run_id, approve=False, approver=approver, reason=reason)
+
+
+def _resume(run_id: str, *, approve: bool, approver: str, reason: str) -> None:
+    from foundry_dr import remote
+
+    try:
+        flow_run = remote.resume(run_id, approve=approve, approver=approver, reason=reason)
+    except remote.RemoteError as exc:
+        _exit(exc.code, [str(exc)])
+    except Exception as exc:  # server unreachable, ...
+        _exit(ExitCode.FAILED, [f"Prefect API {remote.api_url()}: {type(exc).__name__}: {redact(str(exc))}"])
+    typer.echo(f"{'approved' if approve else 'rejected'} run {flow_run.id} ({flow_run.name}) as {approver}")
+
+
+trigger_app = typer.Typer(help="Start runbooks from alerts (Azure Monitor webhooks).", no_args_is_help=True)
+app.add_typer(trigger_app, name="trigger")
+
+
+@trigger_app.command("serve")
+def trigger_serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
+    state_file: Annotated[
+        Path | None, typer.Option("--state-file", help="Where handled alert ids are kept (survives restarts).")
+    ] = None,
+    plan: Annotated[
+        str | None,
+        typer.Option("--plan", help="Plan path passed to cut-over (default: the deployment's own).", metavar="PLAN"),
+    ] = None,
+) -> None:
+    """Receive Azure Monitor alerts; start cut-over (never auto-approved) once per alert id.
+
+    The shared secret comes from FOUNDRY_DR_TRIGGER_SECRET; the webhook sends it in the
+    X-Foundry-DR-Secret header.
+    """
+    from foundry_dr import trigger
+
+    try:
+        trigger.serve(host=host, port=port, state_file=state_file, plan=plan)
+    except trigger.TriggerConfigError as exc:
+        _exit(ExitCode.BAD_INPUT, [str(exc)])
 
 
 @app.command("drill")
@@ -202,7 +298,7 @@ def register_plugins(target: typer.Typer, group: str = PLUGIN_GROUP) -> None:
     A plugin that fails to load must not break the product's own commands: it becomes a
     command that explains the failure when (and only when) someone calls it.
     """
-    taken = {"plan", "run", "drill", "status"}
+    taken = {"plan", "run", "drill", "status", "approve", "reject", "trigger"}
     for ep in entry_points(group=group):
         if ep.name in taken:
             continue  # product commands always win

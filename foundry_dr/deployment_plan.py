@@ -32,6 +32,7 @@ from foundry_dr.secrets_scan import find_secrets
 
 __all__ = [
     "ML_API_VERSION",
+    "PRODUCTION_TAG",
     "Action",
     "Context",
     "EndpointPlan",
@@ -40,6 +41,8 @@ __all__ = [
     "diff",
     "endpoint_name",
     "instance_count",
+    "needs_source_for_scaling",
+    "production_count",
     "plan_workspace",
     "remap_ids",
     "required_references",
@@ -48,6 +51,8 @@ __all__ = [
 ]
 
 ML_API_VERSION = "2024-04-01"
+# Tag on each recreated deployment: its production instance count.
+PRODUCTION_TAG = "foundry-dr.production-instances"
 Sizing = Literal["standby", "production"]
 Action = Literal["create", "update", "unchanged", "deferred", "missing", "conflict"]
 
@@ -65,8 +70,11 @@ _REFERENCE = re.compile(
     r"[^/]+)/(?P<kind>models|environments|codes|components|data|computes)/(?P<rest>[^\s\"']+)$",
     re.IGNORECASE,
 )
-_SECRET_WORDS = {"KEY", "APIKEY", "SECRET", "PASSWORD", "PASSWD", "PWD", "TOKEN", "CREDENTIAL", "CREDENTIALS",
-                 "SAS", "CONNECTIONSTRING"}  # fmt: skip
+# A variable is secret when its last word says so (GITHUB_TOKEN, API_KEY, STORAGE_SAS) or any word is
+# unambiguous (DB_PASSWORD_FILE); KEY_VAULT_NAME or TOKEN_URL are not.
+_SECRET_LAST_WORDS = {"KEY", "APIKEY", "SECRET", "TOKEN", "SAS", "PASSWORD", "PASSWD", "PWD", "CREDENTIAL",
+                      "CREDENTIALS", "CONNECTIONSTRING"}  # fmt: skip
+_SECRET_ANY_WORDS = {"PASSWORD", "PASSWD", "SECRET", "APIKEY", "CONNECTIONSTRING", "CREDENTIALS"}
 _ALREADY_REFERENCE = re.compile(r"^\s*(\$\{\{.*\}\}|@Microsoft\.KeyVault\(.*\))\s*$", re.IGNORECASE)
 
 
@@ -222,8 +230,13 @@ def instance_count(source_count: int, sizing: Sizing, strategy: str, standby_cou
 
 
 def _is_secret_name(name: str) -> bool:
-    words = set(re.split(r"[^A-Za-z0-9]+", name.upper())) | {re.sub(r"[^A-Za-z0-9]", "", name.upper())}
-    return bool(words & _SECRET_WORDS) or any(name.upper().endswith(w) for w in ("KEY", "SECRET", "TOKEN"))
+    words = [w for w in re.split(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])", name) if w]
+    upper = [w.upper() for w in words]
+    joined = "".join(upper)
+    if not upper:
+        return False
+    return (upper[-1] in _SECRET_LAST_WORDS or bool(set(upper) & _SECRET_ANY_WORDS)
+            or any(joined.endswith(w) for w in ("APIKEY", "CONNECTIONSTRING")))  # fmt: skip
 
 
 def secret_env_vars(env: Mapping[str, Any]) -> list[str]:
@@ -283,7 +296,7 @@ def _workspace_of(resource_id: str) -> str:
 
 def _target_id(ctx: Context, source_id: str, endpoint: str | None = None) -> str:
     ws = _workspace_of(source_id)
-    tail = source_id[len(ws):]
+    tail = source_id[len(ws) :]
     if endpoint is not None:  # .../onlineEndpoints/<name>[/deployments/<d>]
         parts = tail.split("/")
         parts[2] = endpoint
@@ -332,9 +345,13 @@ def _decide(kind: str, desired: dict[str, Any], current: dict[str, Any] | None,
     for prop in _IMMUTABLE.get(kind, ()):
         want, have = desired["properties"].get(prop), (current.get("properties") or {}).get(prop)
         if want and have and str(want).lower() != str(have).lower():
-            return "conflict", [f"properties.{prop}"], (
-                f"{prop} is {have!r} in the target but {want!r} in the source and cannot be changed: "
-                "delete the target resource and re-run"
+            return (
+                "conflict",
+                [f"properties.{prop}"],
+                (
+                    f"{prop} is {have!r} in the target but {want!r} in the source and cannot be changed: "
+                    "delete the target resource and re-run"
+                ),
             )
     return ("update" if changes else "unchanged"), changes, ""
 
@@ -343,7 +360,7 @@ def _decide(kind: str, desired: dict[str, Any], current: dict[str, Any] | None,
 def _online_deployment(src: dict[str, Any], ctx: Context, endpoint: str, current: dict | None,
                        workspace: str) -> Item:  # fmt: skip
     strategy = ctx.strategy("online_endpoints")
-    source_count = int((src.get("sku") or {}).get("capacity") or 1)
+    source_count = production_count(src)
     count = instance_count(source_count, ctx.sizing, strategy, ctx.standby_count)
     name = f"{endpoint}/{src['name']}"
     rid = _target_id(ctx, src["id"], endpoint)
@@ -359,6 +376,7 @@ def _online_deployment(src: dict[str, Any], ctx: Context, endpoint: str, current
     if secrets:
         props["environmentVariables"] = env
     body = _tracked(src, ctx, props)
+    body["tags"][PRODUCTION_TAG] = str(source_count)  # lets scale-only work while the source is down
     body["sku"] = {**{k: v for k, v in (src.get("sku") or {}).items() if v is not None}, "capacity": count}
     action, changes, reason = _decide("online-deployment", body, current)
     return Item("online-deployment", workspace, name, rid, action, body, changes, remapped, secrets, size, reason)
@@ -476,42 +494,69 @@ def plan_workspace(source: Mapping[str, Any], target: Mapping[str, Any], ctx: Co
     return plan
 
 
-def scale_workspace(source: Mapping[str, Any], target: Mapping[str, Any], ctx: Context) -> WorkspacePlan:
+def production_count(doc: Mapping[str, Any]) -> int:
+    """A deployment's production size: its ``PRODUCTION_TAG`` (set by recreate-deployments, so a target
+    deployment remembers it while the source region is down), else its current instance count."""
+    tag = (doc.get("tags") or {}).get(PRODUCTION_TAG)
+    if tag is not None and str(tag).isdigit():
+        return int(tag)
+    return int((doc.get("sku") or {}).get("capacity") or 1)
+
+
+def needs_source_for_scaling(target: Mapping[str, Any]) -> bool:
+    """Whether scale-only must read the source: some target deployment does not carry its production size."""
+    return any(
+        PRODUCTION_TAG not in (d.get("tags") or {}) for e in target.get("online", []) for d in e["deployments"]
+    ) or not target.get("online")
+
+
+def scale_workspace(source: Mapping[str, Any] | None, target: Mapping[str, Any], ctx: Context) -> WorkspacePlan:
     """Scale-only: every target online deployment gets its size for ``ctx.sizing``; nothing else moves.
 
-    The body is the target's own document with only ``sku.capacity`` changed. A deployment missing
-    in the target is ``missing`` (scale-only never creates); hot-cold standby is left as it is.
+    Works from the target alone when its deployments carry ``PRODUCTION_TAG`` (the source region may
+    be down during a cut-over); ``source`` (None if unread) fills the gaps and reveals deployments
+    missing in the target (``missing``: scale-only never creates). The body is the target's own
+    document with only ``sku.capacity`` changed; hot-cold standby is left as it is.
     """
     plan = WorkspacePlan(target["name"])
     strategy = ctx.strategy("online_endpoints")
-    t_online = {e["doc"]["name"].lower(): e for e in target.get("online", [])}
-    for entry in source.get("online", []):
-        name = endpoint_name(entry["doc"]["name"], ctx)
-        have = t_online.get(name.lower())
-        rid = _target_id(ctx, entry["doc"]["id"], name)
+    src_online = {endpoint_name(e["doc"]["name"], ctx).lower(): e for e in (source or {}).get("online", [])}
+    endpoints = [(e["doc"]["name"], e["doc"]["id"], e) for e in target.get("online", [])]
+    have_names = {n.lower() for n, _, _ in endpoints}
+    endpoints += [(endpoint_name(e["doc"]["name"], ctx), _target_id(ctx, e["doc"]["id"], endpoint_name(
+        e["doc"]["name"], ctx)), None) for k, e in src_online.items() if k not in have_names]  # fmt: skip
+    for name, rid, have in endpoints:
+        src = src_online.get(name.lower())
+        src_deps = {d["name"].lower(): d for d in (src or {}).get("deployments", [])}
         have_deps = {d["name"].lower(): d for d in (have or {}).get("deployments", [])}
         ep = Item("online-endpoint", plan.workspace, name, rid, "unchanged" if have else "missing")
         deps = []
-        for d in entry["deployments"]:
-            source_count = int((d.get("sku") or {}).get("capacity") or 1)
-            count = instance_count(source_count, ctx.sizing, strategy, ctx.standby_count)
-            dname, drid = f"{name}/{d['name']}", _target_id(ctx, d["id"], name)
-            current = have_deps.get(d["name"].lower())
+        for key in [*have_deps, *(k for k in src_deps if k not in have_deps)]:
+            current, origin = have_deps.get(key), src_deps.get(key)
+            dname = f"{name}/{(current or origin)['name']}"
+            drid = f"{rid}/deployments/{(current or origin)['name']}"
             current_count = ((current or {}).get("sku") or {}).get("capacity")
-            size = {"from": current_count if current else "none", "to": count if count is not None else "none"}
             if current is None:
-                deps.append(Item("online-deployment", plan.workspace, dname, drid, "missing", size=size,
+                deps.append(Item("online-deployment", plan.workspace, dname, drid, "missing",
                                  reason="not in the target: run recreate-deployments without scale_only"))  # fmt: skip
                 continue
+            if PRODUCTION_TAG in (current.get("tags") or {}):
+                prod: int | None = production_count(current)
+            else:
+                prod = production_count(origin) if origin else None
+            count = None if prod is None else instance_count(prod, ctx.sizing, strategy, ctx.standby_count)
+            size = {"from": current_count, "to": count if count is not None else "unchanged"}
             if count is None:
+                why = "production size unknown (no tag, no source)" if prod is None else f"{strategy} standby"
                 deps.append(Item("online-deployment", plan.workspace, dname, drid, "unchanged", size=size,
-                                 reason=f"{strategy} standby keeps the current size"))  # fmt: skip
+                                 reason=f"{why}: size kept"))  # fmt: skip
                 continue
-            body = {k: copy.deepcopy(current[k]) for k in ("location", "kind", "tags", "sku", "identity")
-                    if current.get(k) is not None}  # fmt: skip
+            body = {
+                k: copy.deepcopy(current[k]) for k in ("location", "kind", "tags", "sku") if current.get(k) is not None
+            }
             body["properties"] = _strip(current.get("properties") or {})
             body["sku"] = {**{k: v for k, v in (current.get("sku") or {}).items() if v is not None}, "capacity": count}
-            if "identity" in body:
+            if _identity(current):
                 body["identity"] = _identity(current)
             changed = current_count != count
             deps.append(Item("online-deployment", plan.workspace, dname, drid, "update" if changed else "unchanged",

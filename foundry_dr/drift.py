@@ -46,8 +46,8 @@ def settings(inv: dict[str, Any], wmap: dict[str, str] | None = None,
         }
     for c in inv.get("computes", []):
         name = f"{wmap.get(c['workspace'], c['workspace'])}/{c['name']}"
-        out[("compute", name)] = {k: c.get(k) for k in
-                                  ("computeType", "vmSize", "vmPriority", "minNodeCount", "maxNodeCount", "idleSeconds")}
+        keys = ("computeType", "vmSize", "vmPriority", "minNodeCount", "maxNodeCount", "idleSeconds")
+        out[("compute", name)] = {k: c.get(k) for k in keys}
     for d in inv.get("datastores", []):
         name = f"{wmap.get(d['workspace'], d['workspace'])}/{d['name']}"
         out[("datastore", name)] = {k: d.get(k) for k in
@@ -92,9 +92,7 @@ def drift_rows(plan: Plan, primary: dict[str, Any], secondary: dict[str, Any]) -
             continue
         for setting in want:
             e, a, p = want.get(setting), have.get(setting), was.get(setting)
-            if e is None:  # nothing expected (e.g. RP-made datastore): report, never flag
-                status = OK if _norm(a) == _norm(p) else PLANNED
-            elif _norm(a) == _norm(e):
+            if e is None or _norm(a) == _norm(e):  # nothing expected (e.g. RP-made datastore): report, never flag
                 status = OK if _norm(a) == _norm(p) else PLANNED
             else:
                 status = DRIFT

@@ -130,7 +130,7 @@ def map_to_secondary(plan: Plan, primary: dict[str, Any], secondary: dict[str, A
     found_projects = {p["name"] for p in primary.get("projects", [])}
     absent = [n for n in plan.primary.projects if n not in found_projects]
     if absent:
-        problems.append(f"plan.primary.projects names project(s) the primary hub does not have: {', '.join(absent)}")
+        problems.append("plan.primary.projects names project(s) the primary hub does not have: " + ", ".join(absent))
     if len(plan.secondary.projects) < len(plan.primary.projects):
         problems.append("plan.secondary.projects must name a secondary project for every primary project")
     if problems:
@@ -169,7 +169,8 @@ def map_to_secondary(plan: Plan, primary: dict[str, Any], secondary: dict[str, A
     }
     out.desired = desired
     if plan.primary.ai_services and not s.ai_services:
-        out.notes.append(f"the primary has AI Services {plan.primary.ai_services}; the plan names none for the secondary")
+        out.notes.append(f"the primary has AI Services {plan.primary.ai_services}; "
+                         "the plan names none for the secondary")
     return out
 
 
@@ -266,7 +267,8 @@ def _linked(plan: Plan, primary: dict) -> dict[str, Any]:
     storage = {}
     for old, new in amap.items():
         src = accounts.get(old) or {}
-        storage[new] = {"sku": (src.get("sku") or {}).get("name") or "Standard_LRS", "kind": src.get("kind") or "StorageV2"}
+        storage[new] = {"sku": (src.get("sku") or {}).get("name") or "Standard_LRS",
+                        "kind": src.get("kind") or "StorageV2"}
     out: dict[str, Any] = {"storage_accounts": storage, "application_insights": None, "ai_services": None}
     if s.application_insights:
         src = linked.get("application_insights") or {}

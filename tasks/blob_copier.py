@@ -158,6 +158,10 @@ class _Outcome:
     error: str | None = None
     transient: bool = False
     transfer: str | None = None
+    deferred: BlobEntry | None = None  # copied; verified in bulk at the end of the shard
+
+
+DEFERRED = "<deferred>"  # the copy succeeded; its check waits for the verification listing
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -300,13 +304,23 @@ class _Checkpoint:
         self.entries += 1
         self.unchanged += carried_over
 
-    def save(self, blobs_seen: int) -> bool:
+    def save(self, blobs_seen: int, leave_out: set[str] | None = None) -> bool:
         """Upload, unless every record was carried over unchanged (a no-change run writes
-        nothing). True if uploaded."""
+        nothing); records of ``leave_out`` (not verified) are dropped. True if uploaded."""
         try:
             if self.previous is not None and self.unchanged == self.entries == self.previous:
                 return False
             self.file.seek(0)
+            if leave_out:
+                kept = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+                for line in self.file:
+                    if json.loads(line)[0] not in leave_out:
+                        kept.write(line)
+                    else:
+                        self.entries -= 1
+                self.file.close()
+                self.file = kept
+                self.file.seek(0)
             self.client.upload_blob(
                 self.file,
                 overwrite=True,
@@ -361,6 +375,9 @@ class ShardCopier:
         self._sas_lock = threading.Lock()
         self.secrets = self._known_secrets()
         self._failure_kinds: list[bool] = []  # transient? per failed blob
+        self._pending = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
+        self._pending_count = 0
+        self._unverified: set[str] = set()  # left out of the checkpoint
         self._blobs_seen = 0
 
     def _known_secrets(self) -> list[str]:
@@ -426,15 +443,19 @@ class ShardCopier:
             return self._sas[0]
 
     # -- per-blob operations ----------------------------------------------------------------
-    def copy(self, src: BlobEntry) -> _Outcome:
-        """Copy and verify one blob; re-copy once on a mismatch; a persistent one is permanent."""
+    def copy(self, src: BlobEntry, defer: bool = True) -> _Outcome:
+        """Copy and verify one blob; re-copy once on a mismatch; a persistent one is permanent.
+        With ``defer`` a server-side copy of a blob with an MD5 is verified later, in bulk, from
+        a listing of the destination (one request per 5,000 blobs instead of one per blob)."""
         for attempt in (1, 2):
             try:
-                src, md5_hex, transfer = self._copy_once(src)
+                src, md5_hex, transfer = self._copy_once(src, defer and attempt == 1)
             except ResourceNotFoundError as exc:
                 if getattr(exc, "error_code", None) in ("BlobNotFound", None) and not self._source_exists(src):
                     return _Outcome("vanished", error="deleted from the source during the run")
                 raise
+            if md5_hex == DEFERRED:
+                return _Outcome("copied", src.md5_hex, src.size, transfer=transfer, deferred=src)
             if md5_hex is not None:
                 return _Outcome("copied", md5_hex, src.size, transfer=transfer)
             log.warning("%s/%s: MD5 mismatch after copy attempt %d", self.job.container, src.name, attempt)
@@ -467,13 +488,13 @@ class ShardCopier:
         except ResourceNotFoundError:
             return False
 
-    def _copy_once(self, src: BlobEntry) -> tuple[BlobEntry, str | None, str]:
+    def _copy_once(self, src: BlobEntry, defer: bool = False) -> tuple[BlobEntry, str | None, str]:
         """(source as copied, verified MD5 hex or None on mismatch, transfer used)."""
         for _ in range(3):  # the source may change between listing and copy: refresh and retry
             try:
                 if self.mode() == "server-side":
                     try:
-                        return src, self._server_copy(src), "server-side"
+                        return src, self._server_copy(src, defer), "server-side"
                     except HttpResponseError as exc:
                         if error_code(exc) in REFUSED_CODES and self._source_exists(src):
                             self._fall_back(exc)
@@ -489,7 +510,7 @@ class ShardCopier:
                 raise
         raise TransientError(f"{self.job.container}/{src.name}: the source kept changing during the copy")
 
-    def _server_copy(self, src: BlobEntry) -> str | None:
+    def _server_copy(self, src: BlobEntry, defer: bool = False) -> str | None:
         dst = self.dst_cc.get_blob_client(src.name)
         url = f"{self.src_cc.get_blob_client(src.name).url}?{self.source_sas()}"
         kwargs: dict[str, Any] = {
@@ -519,6 +540,8 @@ class ShardCopier:
             )
         else:
             raise TransientError(f"{self.job.container}/{src.name}: server-side copy kept failing")
+        if defer and src.content_md5 and self.job.verify == "changed":
+            return DEFERRED
         return self._verify_dest(src, dst)
 
     def _wait_copy(self, dst: Any, copy_id: str) -> bool:
@@ -704,6 +727,7 @@ class ShardCopier:
                     window.append((action, self._dispatch(pool, action, result)))
                     settle(block=False)
                 settle(block=True)
+                self._verify_deferred(pool, result)
         except ShardFailed as exc:
             exc.result = result
             self._finish(result, checkpoint, started)
@@ -745,7 +769,11 @@ class ShardCopier:
         c = result.counts
         src = action.source
         kind = outcome.kind
-        if kind == "copied":
+        if kind == "copied" and outcome.deferred is not None:
+            self._defer(outcome.deferred)
+            if outcome.transfer:
+                result.transfer = outcome.transfer
+        elif kind == "copied":
             c.copied += 1
             c.bytes_copied += outcome.nbytes if not self.job.dry_run else (src.size if src else 0)
             if not self.job.dry_run:
@@ -780,6 +808,66 @@ class ShardCopier:
             carried = action.reason == UNCHANGED and outcome.md5_hex == action.checkpoint_md5
             checkpoint.add(src.name, src.etag, outcome.md5_hex, carried)
 
+    # -- bulk verification ----------------------------------------------------------------
+    def _defer(self, src: BlobEntry) -> None:
+        """Remember a copied blob for the verification listing (spooled, in name order)."""
+        record = [src.name, src.size, src.etag, src.md5_hex, src.tier, src.content_settings(), src.metadata]
+        self._pending.write(json.dumps(record).encode() + b"\n")
+        self._pending_count += 1
+
+    def _deferred(self) -> Iterator[BlobEntry]:
+        self._pending.seek(0)
+        for line in self._pending:
+            name, size, etag, md5, tier, settings, metadata = json.loads(line)
+            yield BlobEntry(name, size, etag, bytes.fromhex(md5), None, tier, metadata=metadata, **settings)
+
+    def _verify_deferred(self, pool: ThreadPoolExecutor, result: ShardResult) -> None:
+        """List the destination once and check every deferred copy against its source: same
+        size and MD5 (properties and tier reconciled). A mismatch is re-copied with a per-blob
+        check; a persistent one fails the blob and keeps it out of the checkpoint."""
+        if not self._pending_count:
+            return
+        c = result.counts
+        dest = _prefetch(lambda: list_entries(self.dst_cc, self.job.shard, self.job.excludes, missing_ok=False))
+        head = next(dest, None)
+        retry: list[tuple[BlobEntry, Future[_Outcome]]] = []
+        fixes: list[tuple[str, Future[_Outcome]]] = []
+        for src in self._deferred():
+            while head is not None and head.name < src.name:
+                head = next(dest, None)
+            got = head if head is not None and head.name == src.name else None
+            if got is None or got.size != src.size or got.md5_hex != src.md5_hex:
+                action = Action(ActionKind.COPY, src.name, src, None, "verification failed")
+                retry.append((src, pool.submit(self.guarded, lambda a: self.copy(a.source, defer=False), action)))
+                continue
+            c.copied += 1
+            c.verified += 1
+            c.bytes_copied += src.size
+            result.sample("copy", src.name)
+            if not src.same_properties(got) or (_tier(src) is not None and src.tier != got.tier):
+                action = Action(ActionKind.UPDATE_PROPERTIES, src.name, src, got, "properties after copy")
+                fixes.append((src.name, pool.submit(self.guarded, self.update_properties, action)))
+        for src, fut in retry:
+            outcome = fut.result()
+            if outcome.kind == "copied":
+                c.copied += 1
+                c.verified += 1
+                c.bytes_copied += src.size
+            else:
+                self._unverified.add(src.name)
+                c.failed += 1
+                self._failure_kinds.append(outcome.transient)
+                if len(result.failures) < MAX_FAILURE_SAMPLES:
+                    result.failures.append((src.name, outcome.error or "verification failed"))
+        for name, fut in fixes:
+            outcome = fut.result()
+            if outcome.kind == "failed":
+                self._unverified.add(name)
+                c.failed += 1
+                self._failure_kinds.append(outcome.transient)
+                result.failures.append((name, outcome.error or "property update failed"))
+        self._pending_count = 0
+
     def _finish(self, result: ShardResult, checkpoint: _Checkpoint, started: float) -> None:
         """Upload the checkpoint of what was verified (also after a failure: a retry resumes)."""
         result.seconds = round(time.monotonic() - started, 3)
@@ -789,7 +877,9 @@ class ShardCopier:
         try:
             if checkpoint.previous is None:
                 ensure_container(self.dst_svc, CHECKPOINT_CONTAINER)
-            checkpoint.save(self._blobs_seen)
+            if self._pending_count:  # copied but never verified (the shard stopped early)
+                self._unverified.update(src.name for src in self._deferred())
+            checkpoint.save(self._blobs_seen, self._unverified)
             result.checkpoint_blob = f"{CHECKPOINT_CONTAINER}/{checkpoint.path}"
             result.checkpoint_entries = checkpoint.entries
         except Exception as exc:  # noqa: BLE001 - reported; the next run re-compares by MD5

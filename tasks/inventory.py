@@ -20,8 +20,8 @@ def _workspace_inventory(factory: ClientFactory, side: Side, workspace: str) -> 
     jobs = [
         {
             "name": j.name,
-            "status": str(j.status),
-            "type": str(j.type),
+            "status": _enum(j.status),
+            "type": _enum(j.type),
             "display_name": j.display_name,
             "experiment": j.experiment_name,
             "compute": getattr(j, "compute", None),
@@ -55,6 +55,11 @@ def _workspace_inventory(factory: ClientFactory, side: Side, workspace: str) -> 
     batch = [{"name": b.name} for b in ml.batch_endpoints.list()]
     schedules = [{"name": s.name, "enabled": bool(s.is_enabled)} for s in ml.schedules.list(list_view_type="All")]
     return {"jobs": jobs, "online_endpoints": endpoints, "batch_endpoints": batch, "schedules": schedules}
+
+
+def _enum(value: object) -> str | None:
+    """azure-ai-ml returns str enums (JobStatus.RUNNING); keep their wire value ("Running")."""
+    return None if value is None else str(getattr(value, "value", value))
 
 
 def _as_str(value: object) -> str | None:

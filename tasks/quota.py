@@ -23,7 +23,8 @@ def read_quota(factory: ClientFactory, location: str) -> dict[str, Any]:
         name = field_of(u, "name")
         family = field_of(name, "value") if name is not None else None
         if family:
-            usages[family] = Usage(int(field_of(u, "current_value", "currentValue") or 0), int(field_of(u, "limit") or 0))
+            current = field_of(u, "current_value", "currentValue")
+            usages[family] = Usage(int(current or 0), int(field_of(u, "limit") or 0))
     sizes = {}
     for s in ml.compute.list_sizes(location=location):
         vcpus = field_of(s, "v_cp_us", "vCPUs")

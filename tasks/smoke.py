@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from foundry_dr.clients import ClientFactory, Side
 from foundry_dr.redact import redact_text
+from tasks.endpoints import read_endpoint
 
 DEFAULT_SAMPLE: dict[str, Any] = {"input_data": [[1, 2, 3]]}
 ATTEMPTS = 3  # 429/5xx/connection errors are retried; a 4xx answer is the result
@@ -32,13 +33,19 @@ def _credential(factory: ClientFactory, side: Side, workspace: str, endpoint: st
 
 
 @task(cache_policy=NO_CACHE)
-def smoke_test(factory: ClientFactory, side: Side, workspace: str, endpoint: str, scoring_uri: str,
+def smoke_test(factory: ClientFactory, side: Side, workspace: str, endpoint: str, resource_id: str,
                sample: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    """``{"endpoint", "workspace", "ok", "status", "latency_ms", "deployment", "error"}``; never raises."""
+    """``{"endpoint", "workspace", "ok", "status", "latency_ms", "deployment", "error"}``; never raises.
+
+    The scoring URI is read from the endpoint itself: the target region's, not the source's."""
     result: dict[str, Any] = {"endpoint": endpoint, "workspace": workspace, "ok": False, "status": None,
                               "latency_ms": None, "deployment": None, "error": None}  # fmt: skip
     key = ""
     try:
+        doc = read_endpoint(factory, side, resource_id)
+        scoring_uri = ((doc or {}).get("properties") or {}).get("scoringUri")
+        if not scoring_uri:
+            raise LookupError(f"{resource_id} has no scoring URI (missing or not provisioned)")
         key = _credential(factory, side, workspace, endpoint)
         verify: Any = factory.sandbox_env["ca_bundle"] if factory.is_sandbox else True
         with httpx.Client(verify=verify, timeout=30, trust_env=not factory.is_sandbox) as client:

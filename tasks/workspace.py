@@ -210,7 +210,8 @@ def _deleted_ai_services(factory: ClientFactory, plan: Plan) -> dict | None:
         return None
     return {
         "kind": "AI Services account", "name": s.ai_services, "id": live, "deleted_id": deleted,
-        "location": s.location, "account_kind": doc.get("kind") or "AIServices", "sku": doc.get("sku") or {"name": "S0"},
+        "location": s.location, "account_kind": doc.get("kind") or "AIServices",
+        "sku": doc.get("sku") or {"name": "S0"},
         "recover_command": f"az cognitiveservices account recover --name {s.ai_services} "
                            f"--resource-group {s.resource_group} --location {s.location}",
         "purge_command": f"az cognitiveservices account purge --name {s.ai_services} "
@@ -261,7 +262,7 @@ def recover_soft_deleted(factory: ClientFactory, found: list[dict], tenant_id: s
             body = {"location": item["location"], "kind": item["account_kind"], "sku": item["sku"],
                     "properties": {"restore": True}}
             api = API_VERSIONS["Microsoft.CognitiveServices/accounts"]
-        resources.begin_create_or_update_by_id(item["id"], api, body).result()
+        resources.begin_create_or_update_by_id(item["id"], body, api_version=api).result()
         logger.info("recovered soft-deleted %s %s", item["kind"], item["name"])
         recovered.append(item["name"])
     return recovered
@@ -281,8 +282,8 @@ def verify_secondary(factory: ClientFactory, template: dict, desired: dict) -> d
         except ResourceNotFoundError:
             doc = None
         state = ((doc or {}).get("properties") or {}).get("provisioningState") if doc else "NotFound"
-        proxy = res["type"].endswith(("/datastores", "/connections"))
-        ok = state == "Succeeded" or (proxy and doc is not None and state is None)
+        # types that report no provisioningState (connections, components) are settled once they GET
+        ok = state == "Succeeded" or (doc is not None and state is None)
         rows.append({"resource": f"{res['type']}/{res['name']}", "state": state or "n/a", "ok": ok})
         if not ok:
             problems.append(f"{res['type']}/{res['name']} is {state}")
@@ -300,3 +301,10 @@ def verify_secondary(factory: ClientFactory, template: dict, desired: dict) -> d
     missing = sorted({c["name"] for c in desired["connections"] if c["workspace"] == s.hub} - connections)
     return {"rows": rows, "problems": problems, "datastores": sorted(datastores), "connections": sorted(connections),
             "missing_connections": missing, "system_datastores": sorted(datastores & SYSTEM_DATASTORES)}
+
+
+def drift_now(factory: ClientFactory) -> list[dict[str, Any]]:
+    """Drift rows of the plan's two hubs as they are now (for ``status`` and drills; read-only)."""
+    from foundry_dr.drift import drift_rows
+
+    return drift_rows(factory.plan, read_inventory(factory, "primary"), read_inventory(factory, "secondary"))

@@ -137,3 +137,12 @@ def prefect() -> Iterator[None]:
 @pytest.fixture
 def plan() -> Plan:
     return load_plan(PLAN_PATH)
+
+
+@pytest.fixture(scope="session")
+def provisioned(seeded: SandboxConfig, prefect: None) -> SandboxConfig:
+    """The seeded sandbox with the secondary provisioned by the provision-secondary runbook."""
+    from flows.provision_secondary import provision_secondary
+
+    provision_secondary(plan=load_plan(PLAN_PATH), approve=True)
+    return seeded

@@ -299,7 +299,8 @@ def test_images_imported_between_two_registries(
             rid = (f"/subscriptions/{side.subscription_id}/resourceGroups/{side.resource_group}/providers/"
                    f"Microsoft.ContainerRegistry/registries/{side.registry}")  # fmt: skip
             rc.resources.begin_create_or_update_by_id(
-                rid, {"location": side.location, "sku": {"name": "Standard"}, "properties": {}}, api_version="2023-07-01"
+                rid, {"location": side.location, "sku": {"name": "Standard"}, "properties": {}},
+                api_version="2023-07-01",
             ).result()
         # the registries' contents are data plane: the test seeds them through the control API
         control(sandbox, "PUT", f"/registries/{src_name}/repositories",

@@ -81,9 +81,21 @@ def secondary_ready(seeded) -> Plan:
         inventory = read_workspace(factory, "primary", src_project)
         refs = required_references([inventory["online"], inventory["batch"], inventory["schedules"]])
         for ref in {r for r in refs if "/computes/" in r}:
-            _ensure(rc, ws + "/computes/" + ref.rsplit("/", 1)[1], {"location": s.location, "properties": {
-                "computeType": "AmlCompute", "properties": {"vmSize": "STANDARD_DS3_V2", "vmPriority": "Dedicated",
-                                                            "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 4}}}})
+            _ensure(
+                rc,
+                ws + "/computes/" + ref.rsplit("/", 1)[1],
+                {
+                    "location": s.location,
+                    "properties": {
+                        "computeType": "AmlCompute",
+                        "properties": {
+                            "vmSize": "STANDARD_DS3_V2",
+                            "vmPriority": "Dedicated",
+                            "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 4},
+                        },
+                    },
+                },
+            )
         _copy_assets(factory, {r for r in refs if "/computes/" not in r}, src_project, project)
     factory.close()
     return plan
@@ -176,7 +188,12 @@ def test_recreate_standby_production_scale_only_and_rerun(secondary_ready, sandb
               for e in w["online"] for d in e["deployments"]}  # fmt: skip
     assert set(counts.values()) == {2}, counts  # the seed's production size
 
+    since = time.time()
     back = recreate_deployments(plan=plan, sizing="standby", scale_only=True)
+    # deployments carry their production size: scale-only needs nothing from the (maybe down) primary
+    primary_calls = [e for e in request_log(sandbox, path=f"/resourceGroups/{plan.primary.resource_group}/")
+                     if e["t"] >= since]  # fmt: skip
+    assert primary_calls == []
     assert back["changed"] == production["changed"]
     after = _secondary_state(factory, plan)
     counts = {d["name"]: d["sku"]["capacity"] for w in after.values() for e in w["online"] for d in e["deployments"]}

@@ -38,7 +38,7 @@ def replicated_containers(factory: ClientFactory, plan: Plan) -> list[tuple[str,
     ]
 
 
-def test_full_run_then_no_change_then_incremental(seeded, plan: Plan) -> None:
+def test_full_run_then_no_change_then_incremental(provisioned, plan: Plan) -> None:
     factory = ClientFactory(plan)
     containers = replicated_containers(factory, plan)
 
