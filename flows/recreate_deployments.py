@@ -102,7 +102,8 @@ def recreate_deployments(
             if not dry_run:
                 with timed(timings, "apply"):
                     results, failed = _apply(factory, target, plans)
-                if not failed and not scale_only:
+                # smoke-test whatever must serve: a recreation, or a scale-up to production
+                if not failed and (not scale_only or sizing == "production"):
                     with timed(timings, "smoke"):
                         smoke = _smoke(factory, plan, target, plans)
                     bad = [s for s in smoke if not s["ok"]]

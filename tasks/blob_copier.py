@@ -519,7 +519,8 @@ class ShardCopier:
             "source_match_condition": MatchConditions.IfNotModified,
         }
         tier = _tier(src)
-        if tier is not None:
+        if tier is not None and tier != StandardBlobTier.HOT:
+            # Hot is every account's usual default; a differing default is fixed after the copy
             kwargs["standard_blob_tier"] = tier
         sync = src.size <= SYNC_COPY_LIMIT
         if sync:

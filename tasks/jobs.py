@@ -12,6 +12,7 @@ from foundry_dr.jobs_remap import Resubmission, plan_resubmissions
 from foundry_dr.retry import retry_transient
 
 RESUBMITTED_TAG = "foundry-dr.resubmitted-from"
+SCHEDULE_API = "2024-04-01"
 
 
 @task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
@@ -68,26 +69,27 @@ def _row(sub: Resubmission) -> dict[str, Any]:
 
 @task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def set_schedules(factory: ClientFactory, side: Side, enabled: bool, dry_run: bool = False) -> list[dict[str, Any]]:
-    """Enable or disable every schedule of the side's projects (idempotent)."""
+    """Enable or disable every schedule of the side's projects (idempotent).
+
+    Through the generic ARM resource API: azure-ai-ml's begin_enable/begin_disable rebuild the
+    schedule from its entity and refuse schedules of command jobs outside a private preview."""
+    from foundry_dr.pointer import workspace_id
+
+    s = factory.plan.side(side)
+    resources = factory.resource_client(s.subscription_id)
     rows = []
-    for project in factory.plan.side(side).projects:
+    for project in s.projects:
         ml = factory.ml_client(side, project)
         for schedule in ml.schedules.list(list_view_type="All"):
             was = bool(schedule.is_enabled)
             if was != enabled and not dry_run:
-                poller = (
-                    ml.schedules.begin_enable(schedule.name) if enabled else ml.schedules.begin_disable(schedule.name)
-                )
-                poller.result()
-            rows.append(
-                {
-                    "side": side,
-                    "workspace": project,
-                    "schedule": schedule.name,
-                    "was_enabled": was,
-                    "enabled": enabled if not dry_run else was,
-                }
-            )
+                rid = f"{workspace_id(factory.plan, side, project)}/schedules/{schedule.name}"
+                doc = resources.resources.get_by_id(rid, api_version=SCHEDULE_API).as_dict()
+                body = {"properties": {**doc["properties"], "isEnabled": enabled}}
+                body["properties"].pop("provisioningState", None)
+                resources.resources.begin_create_or_update_by_id(rid, body, api_version=SCHEDULE_API).result()
+            rows.append({"side": side, "workspace": project, "schedule": schedule.name, "was_enabled": was,
+                         "enabled": enabled if not dry_run else was})
     return rows
 
 

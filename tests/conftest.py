@@ -146,3 +146,15 @@ def provisioned(seeded: SandboxConfig, prefect: None) -> SandboxConfig:
 
     provision_secondary(plan=load_plan(PLAN_PATH), approve=True)
     return seeded
+
+
+@pytest.fixture(scope="session")
+def standby_ready(provisioned: SandboxConfig) -> SandboxConfig:
+    """Provisioned, replicated, and the secondary's deployments at standby size: a warm standby."""
+    from flows.recreate_deployments import recreate_deployments
+    from flows.replicate_artifacts import replicate_artifacts
+
+    plan = load_plan(PLAN_PATH)
+    replicate_artifacts(plan=plan, approve=True)
+    recreate_deployments(plan=plan, approve=True, sizing="standby")
+    return provisioned

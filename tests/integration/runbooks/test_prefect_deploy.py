@@ -241,8 +241,12 @@ def wait_paused(flow_run_id: UUID, timeout: float = 240):
             time.sleep(1)
 
 
-def test_ui_screenshot_of_the_approval_form(worker: subprocess.Popen, deployed: dict[str, str]) -> None:
-    """Headless chromium on the Prefect UI of a paused cut-over -> docs/img/approval-form.png."""
+def test_ui_screenshot_of_the_approval_form(worker: subprocess.Popen, deployed: dict[str, str],
+                                           tmp_path: Path) -> None:
+    """Headless chromium on the Prefect UI of a paused cut-over: a PNG of the approval form.
+
+    FOUNDRY_DR_UPDATE_SCREENSHOT=1 writes it to docs/img/approval-form.png (the docs' image).
+    """
     import importlib.util
 
     installer = subprocess.run(["bash", "scripts/install-chromium.sh"], cwd=ROOT, capture_output=True, text=True)
@@ -261,7 +265,8 @@ def test_ui_screenshot_of_the_approval_form(worker: subprocess.Popen, deployed: 
                                   timeout=0)  # fmt: skip
         try:
             wait_paused(flow_run.id)
-            out = ROOT / "docs" / "img" / "approval-form.png"
+            docs_image = ROOT / "docs" / "img" / "approval-form.png"
+            out = docs_image if os.environ.get("FOUNDRY_DR_UPDATE_SCREENSHOT") == "1" else tmp_path / docs_image.name
             ui = deployed["PREFECT_API_URL"].removesuffix("/api")
             ui_screenshot.screenshot_approval_form(ui, str(flow_run.id), out)
             assert out.stat().st_size > 10_000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
