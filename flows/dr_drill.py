@@ -23,10 +23,16 @@ from flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.drill import DrillRecord, evaluate_objectives, render_drill_report
+from foundry_dr.errors import FoundryDrError
 from foundry_dr.plan import Plan
 from foundry_dr.pointer_store import read_pointer
 
 RUNBOOK = "dr-drill"
+
+
+class DrillRefused(FoundryDrError):
+    """The drill target is in production use; nothing changed."""
+
 HISTORY_LENGTH = 20
 
 
@@ -50,6 +56,11 @@ def dr_drill(
     try:
         with failover_lock(plan, RUNBOOK, lock_wait_seconds):
             pointer_before, _ = read_pointer(factory)
+            if pointer_before.active != "primary":
+                raise DrillRefused(
+                    f"the secondary ({pointer_before.hub}) is serving production since {pointer_before.changed_at}: "
+                    "a drill would scale it down afterwards. Fail back first, or drill after the outage."
+                )
             before = read_checkpoint(factory, plan.name)
             outcome["checkpoint_age_at_start"] = round(before.age_seconds(), 1) if before else None
             try:
@@ -81,7 +92,7 @@ def dr_drill(
                         except Exception as exc:  # noqa: BLE001 - reported; the drill result stands
                             outcome["errors"].append(f"cleanup failed: {type(exc).__name__}: {exc}")
                 pointer_after, _ = read_pointer(factory)
-                outcome["pointer_untouched"] = pointer_after.model_dump() == pointer_before.model_dump()
+                outcome["pointer_untouched"] = _decision(pointer_after) == _decision(pointer_before)
                 _record(plan, started, outcome, dry_run)
     except Exception as exc:
         emit(RUNBOOK, "failed", plan, error=type(exc).__name__)
@@ -104,6 +115,11 @@ def dr_drill(
         rpo_seconds=outcome.get("rpo_seconds"),
     )
     return outcome
+
+
+def _decision(pointer: Any) -> tuple:
+    """What identifies an approved routing decision (a default pointer is rebuilt on each read)."""
+    return (pointer.active, pointer.hub_id, pointer.version, pointer.flow_run_id, pointer.runbook)
 
 
 def _summary(result: Any) -> Any:

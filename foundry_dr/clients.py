@@ -86,6 +86,34 @@ AZURE_CLOUDS: dict[str, CloudEndpoints] = {
 }
 
 
+MGMT_POOL_SIZE = 32  # runbooks run up to 16 endpoint creations at once; the default pool is 10
+
+
+def _pooled_transport(size: int, connection_verify: str | bool = True) -> Any:
+    """A requests transport whose connection pool fits the caller's concurrency (the default
+    of 10 makes parallel tasks queue for connections and log "Connection pool is full")."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    # an explicit transport ignores the client's connection_verify: give it to the transport
+    return RequestsTransport(session=session, session_owner=True, connection_verify=connection_verify)
+
+
+def _forget_inherited_custom_cloud() -> None:
+    """azure-ai-ml records the cloud of the last MLClient in AZUREML_CURRENT_CLOUD and reads it
+    when its entities are imported. A child process (a Prefect worker's flow run, say) that
+    inherits a custom cloud's name fails to import azure.ai.ml, because custom clouds are
+    registered per process. Public cloud names are kept; a custom one is re-registered by the
+    next MLClient(cloud=..., cloud_metadata=...)."""
+    value = os.environ.get("AZUREML_CURRENT_CLOUD")
+    if value and value not in AZURE_CLOUDS:
+        os.environ.pop("AZUREML_CURRENT_CLOUD", None)
+
+
 class SandboxNotRunning(RuntimeError):
     """The plan targets the sandbox but no sandbox environment file was found."""
 
@@ -139,6 +167,9 @@ class ClientFactory:
         if self.is_sandbox:
             kwargs["connection_verify"] = self.sandbox_env["ca_bundle"]
         return kwargs
+
+    def _verify(self) -> str | bool:
+        return self.sandbox_env["ca_bundle"] if self.is_sandbox else True
 
     def _cached(self, key: tuple, build: Any) -> Any:
         with self._lock:
@@ -204,7 +235,12 @@ class ClientFactory:
         return self._cached(("ml", side, name.lower()), build)
 
     def _mgmt_kwargs(self) -> dict[str, Any]:
-        return {"base_url": self.arm_endpoint, "credential_scopes": [self.arm_scope], **self._transport_kwargs()}
+        return {
+            "base_url": self.arm_endpoint,
+            "credential_scopes": [self.arm_scope],
+            "transport": _pooled_transport(MGMT_POOL_SIZE, self._verify()),
+            **self._transport_kwargs(),
+        }
 
     def resource_client(self, subscription_id: str) -> ResourceManagementClient:
         def build() -> ResourceManagementClient:
@@ -243,18 +279,8 @@ class ClientFactory:
         Azurite accepts no Entra tokens, so its generated account key is used (never logged)."""
 
         def build() -> BlobServiceClient:
-            import requests
-            from azure.core.pipeline.transport import RequestsTransport
-
             account_url = self.blob_account_url(account)  # refuses unknown sandbox accounts first
-            from azure.storage.blob import BlobServiceClient
-
-            # a pool as wide as the copy concurrency, or threads queue for connections
-            session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max_connections)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            from azure.storage.blob import ExponentialRetry
+            from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
             kwargs = self._transport_kwargs()
             kwargs.pop("connection_verify", None)  # the sandbox's blob endpoint is plain http
@@ -269,7 +295,7 @@ class ClientFactory:
             return BlobServiceClient(
                 account_url,
                 credential=credential,
-                transport=RequestsTransport(session=session, session_owner=True),
+                transport=_pooled_transport(max_connections),  # as wide as the copy concurrency
                 **kwargs,
             )
 
@@ -298,3 +324,6 @@ class ClientFactory:
                     except Exception:  # noqa: BLE001 - closing is best effort
                         pass
             self._cache.clear()
+
+
+_forget_inherited_custom_cloud()

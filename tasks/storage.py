@@ -11,6 +11,7 @@ including ``prefect_dask.DaskTaskRunner``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -37,12 +38,14 @@ from foundry_dr.blob_sync import (
 from foundry_dr.redact import redact_text
 from foundry_dr.retry import PermanentError, retry_transient
 from tasks.blob_copier import (
+    CHECKPOINT_CONTAINER,
     PAGE_SIZE,
     ShardFailed,
     ShardJob,
     ShardResult,
     Transfer,
     Verify,
+    checkpoint_path,
     checkpointed_blob_count,
     run_shard,
 )
@@ -147,7 +150,9 @@ def list_container_pairs(
     retry_condition_fn=retry_transient,
     cache_policy=NO_CACHE,
 )
-def list_shards(ref: FactoryRef, pair: ContainerPair, mirror_deletes: bool, shard_size: int) -> list[Shard]:
+def list_shards(
+    ref: FactoryRef, pair: ContainerPair, mirror_deletes: bool, shard_size: int, dry_run: bool = False
+) -> list[Shard]:
     """Cut a container into prefix shards of at most ``shard_size`` blobs.
 
     A container that fits in one listing page is one shard at the cost of one request.
@@ -172,7 +177,13 @@ def list_shards(ref: FactoryRef, pair: ContainerPair, mirror_deletes: bool, shar
         dst = factory.blob_service(pair.dest_account).get_container_client(pair.container)
         if dst.exists():
             streams.append(iter(dst.list_blob_names(results_per_page=PAGE_SIZE)))
-    return shard_prefixes(merge_names(*streams), shard_size)
+    shards = shard_prefixes(merge_names(*streams), shard_size)
+    if len(shards) > 1 and not dry_run:
+        # the whole-container checkpoint (and its blob count, the shortcut above) is now stale
+        with contextlib.suppress(AzureError):
+            path = checkpoint_path(pair.source_account, pair.container, Shard())
+            factory.blob_service(pair.dest_account).get_blob_client(CHECKPOINT_CONTAINER, path).delete_blob()
+    return shards
 
 
 @task(
@@ -291,7 +302,7 @@ def replicate_blobs(
     progress = create_progress_artifact(
         progress=0.0, key=progress_key, description=f"Blob replication {direction}: shards finished"
     )
-    plan_futures = [list_shards.submit(ref, p, rep.mirror_deletes, shard_size) for p in pairs]
+    plan_futures = [list_shards.submit(ref, p, rep.mirror_deletes, shard_size, dry_run) for p in pairs]
     futures = []
     for pair, fut in zip(pairs, plan_futures, strict=True):
         try:

@@ -138,9 +138,7 @@ def test_exact_name_equal_to_a_split_prefix_is_covered() -> None:
 
 def test_shard_ids_are_stable() -> None:
     names = [f"x{i:05d}" for i in range(1000)]
-    assert [s.id for s in shard_prefixes(iter(names), 100)] == [
-        s.id for s in shard_prefixes(iter(names), 100)
-    ]
+    assert [s.id for s in shard_prefixes(iter(names), 100)] == [s.id for s in shard_prefixes(iter(names), 100)]
 
 
 def test_merge_names_is_a_sorted_union() -> None:
@@ -150,9 +148,7 @@ def test_merge_names_is_a_sorted_union() -> None:
 # ---- selection and accounts ----------------------------------------------------------------
 def test_select_containers() -> None:
     existing = ["azureml", "training-1", "training-tmp", "scratch-x", "foundry-dr", "other"]
-    chosen = select_containers(
-        existing, ["azureml", "missing"], ["training-*", "scratch-*"], ["*-tmp", "scratch-*"]
-    )
+    chosen = select_containers(existing, ["azureml", "missing"], ["training-*", "scratch-*"], ["*-tmp", "scratch-*"])
     assert chosen == ["azureml", "training-1"]
 
 
