@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from flows.common import approval_gate, emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
 from flows.recreate_deployments import recreate_deployments
 from flows.replicate_artifacts import replicate_artifacts
+from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import FoundryDrError
 from foundry_dr.plan import Plan
@@ -56,9 +57,14 @@ def fail_back(
                 failing = "; ".join(f"{p['probe']}: {p['detail']}" for p in primary["probes"] if not p["ok"])
                 raise FailBackRefused(f"the primary is not healthy ({failing}); fail-back refused, nothing changed")
             pointer, source = read_pointer(factory)
+            recovery_point = read_checkpoint(factory, plan.name, direction="to-secondary")
+            if recovery_point is None:
+                raise FailBackRefused("no checkpoint towards the secondary exists, so changes made on each side "
+                                      "cannot be told apart; nothing changed. Run replicate-artifacts first.")
             with timed(timeline, "reverse replication"):
                 reverse = replicate_artifacts(
-                    plan=plan, approve=True, dry_run=dry_run, direction="to-primary", verify="all"
+                    plan=plan, approve=True, dry_run=dry_run, direction="to-primary", verify="all",
+                    since=recovery_point.completed_at,
                 )
             with timed(timeline, "primary deployments"):
                 primary_serving = recreate_deployments(
@@ -67,7 +73,9 @@ def fail_back(
             summary = "\n".join([
                 f"- active hub now: {pointer.active} ({pointer.hub}; from {source})",
                 f"- reverse replication: {reverse.get('summary')}",
-                f"- conflicts kept both ways (policy {plan.failback.conflict_policy}): "
+                f"- recovery point: {recovery_point.completed_at.isoformat()} (changes after it on both sides are "
+                f"conflicts, policy {plan.failback.conflict_policy})",
+                f"- blob conflicts: {reverse.get('blob_conflicts', 0)}; asset conflicts (never overwritten): "
                 f"{len(reverse.get('conflicts', []))}",
                 f"- will change: flip the pointer to {plan.primary.hub}, disable the secondary's schedules, enable "
                 "the primary's, scale the secondary to its standby size",

@@ -43,7 +43,10 @@ def replicate_artifacts(
     dry_run: bool = False,
     direction: Direction = "to-secondary",
     verify: Literal["changed", "all"] = "changed",
+    since: datetime | None = None,
 ) -> dict[str, Any]:
+    """``since`` (fail-back): copy back only blobs changed after that recovery point; blobs
+    changed on both sides are resolved by ``failback.conflict_policy`` (never overwritten silently)."""
     plan = resolve_plan(plan)
     logger = get_run_logger()
     source, destination = _sides(direction)
@@ -63,7 +66,7 @@ def replicate_artifacts(
                 inventory = snapshot_inventory(factory, source)
             with timed(timings, "blobs"):
                 try:
-                    blobs = replicate_blobs(plan, factory, direction, dry_run, verify)
+                    blobs = replicate_blobs(plan, factory, direction, dry_run, verify, since=since)
                 except BlobReplicationFailed as exc:
                     _report(plan, direction, dry_run, decision, exc.report, None, None, timings, failed=str(exc))
                     raise
@@ -242,5 +245,7 @@ def _report(
         "summary": blobs.summary(), "changed": parts.changed() if parts else blobs.changed,
         "blobs": asdict(blobs.totals), "assets": parts.assets.totals if parts else None,
         "images": parts.images.to_dict() if parts else None, "links": parts.links.to_dict() if parts else None,
-        "conflicts": conflicts, "rpo": rpo, "dry_run": dry_run, "direction": direction,
+        "conflicts": conflicts, "blob_conflicts": blobs.totals.conflicts,
+        "blob_conflict_samples": [x for shard in blobs.shards for x in shard.samples.get("conflict", [])],
+        "rpo": rpo, "dry_run": dry_run, "direction": direction,
     }  # fmt: skip

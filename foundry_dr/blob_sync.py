@@ -76,6 +76,7 @@ class Action:
     dest: BlobEntry | None
     reason: str
     checkpoint_md5: str | None = None  # md5 hex the checkpoint recorded for this source ETag
+    keep_dest_as: str | None = None  # conflict, keep-both: save the destination's blob under this name first
 
 
 CheckpointInput = Mapping[str, str] | Iterable[tuple[str, ...]] | None
@@ -186,6 +187,70 @@ def diff_sorted(
         else:
             yield compare(src, dst, ck.get(src.name))
             src, dst = next(src_it, None), next(dst_it, None)
+
+
+ConflictPolicy = str  # "keep-both" | "prefer-primary" | "prefer-secondary"
+
+
+def conflict_name(name: str, dest_side: str, since: datetime) -> str:
+    """Where keep-both saves the destination's version: beside the original, dated."""
+    return f"{name}.conflict-{dest_side}-{since.strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def apply_since(
+    actions: Iterable[Action], since: datetime, policy: ConflictPolicy = "keep-both", dest_side: str = "primary"
+) -> Iterator[Action]:
+    """Fail-back rules on top of :func:`diff_sorted`: ``since`` is the recovery point (the last
+    checkpoint towards the side now serving). Only what changed in the source after it is
+    copied back; a destination blob changed after it too is a conflict, resolved by ``policy``
+    (keep-both by default: the destination's version is kept under :func:`conflict_name`).
+    Never a silent overwrite: a destination newer than the recovery point is never replaced by
+    an older source version."""
+    for action in actions:
+        src, dst = action.source, action.dest
+        if action.kind not in (ActionKind.COPY, ActionKind.UPDATE_PROPERTIES) or src is None or dst is None:
+            yield action
+            continue
+        src_changed = src.last_modified is None or src.last_modified > since
+        dst_changed = dst.last_modified is not None and dst.last_modified > since
+        if not src_changed:
+            yield Action(
+                ActionKind.SKIP,
+                action.name,
+                src,
+                dst,
+                f"unchanged in the source since the recovery point; the {dest_side}'s version is kept",
+            )
+        elif not dst_changed:
+            yield action
+        elif policy == f"prefer-{dest_side}":
+            yield Action(
+                ActionKind.SKIP,
+                action.name,
+                src,
+                dst,
+                f"conflict (changed on both sides): kept the {dest_side}'s version ({policy})",
+            )
+        elif policy == "keep-both":
+            keep = conflict_name(action.name, dest_side, since)
+            yield Action(
+                action.kind if action.kind is ActionKind.COPY else ActionKind.COPY,
+                action.name,
+                src,
+                dst,
+                f"conflict (changed on both sides): the {dest_side}'s version kept as {keep}",
+                action.checkpoint_md5,
+                keep_dest_as=keep,
+            )
+        else:
+            yield Action(
+                action.kind,
+                action.name,
+                src,
+                dst,
+                f"conflict (changed on both sides): the source's version wins ({policy})",
+                action.checkpoint_md5,
+            )
 
 
 def merge_names(*listings: Iterable[str]) -> Iterator[str]:
@@ -368,6 +433,7 @@ class ShardCounts:
     failed: int = 0
     bytes_copied: int = 0
     verified: int = 0
+    conflicts: int = 0  # fail-back: changed on both sides since the recovery point
 
     def add(self, other: ShardCounts) -> None:
         for k in vars(self):

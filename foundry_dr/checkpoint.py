@@ -38,8 +38,11 @@ class Checkpoint(BaseModel):
         return f"{checkpoint_prefix(self.plan)}/{stamp}-{self.direction}.json"
 
     @staticmethod
-    def latest_name(plan_name: str) -> str:
-        return f"{checkpoint_prefix(plan_name)}/latest.json"
+    def latest_name(plan_name: str, direction: str | None = None) -> str:
+        """The newest checkpoint of any direction, or of one (fail-back needs the last one
+        towards the secondary: its time is the recovery point both sides diverged from)."""
+        suffix = f"-{direction}" if direction else ""
+        return f"{checkpoint_prefix(plan_name)}/latest{suffix}.json"
 
     def age_seconds(self, now: datetime | None = None) -> float:
         now = now or datetime.now(UTC)

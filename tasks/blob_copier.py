@@ -47,6 +47,7 @@ from foundry_dr.blob_sync import (
     BlobEntry,
     Shard,
     ShardCounts,
+    apply_since,
     blob_excluded,
     diff_sorted,
 )
@@ -103,6 +104,10 @@ class ShardJob:
     transfer: Transfer = "auto"
     concurrency: int = 16
     excludes: tuple[str, ...] = ()
+    dest_container: str | None = None  # the destination datastore's container, when it differs
+    since: datetime | None = None  # fail-back: only what changed after the recovery point
+    conflict_policy: str = "keep-both"
+    dest_side: str = "primary"
 
     def __str__(self) -> str:  # task run names
         return f"{self.source_account}/{self.container}[{self.shard.id[:8]}]"
@@ -370,7 +375,7 @@ class ShardCopier:
         self.src_svc = factory.blob_service(job.source_account, pool)
         self.dst_svc = factory.blob_service(job.dest_account, pool)
         self.src_cc = self.src_svc.get_container_client(job.container)
-        self.dst_cc = self.dst_svc.get_container_client(job.container)
+        self.dst_cc = self.dst_svc.get_container_client(job.dest_container or job.container)
         self._sas: tuple[str, datetime] | None = None
         self._sas_lock = threading.Lock()
         self.secrets = self._known_secrets()
@@ -469,6 +474,8 @@ class ShardCopier:
         the destination instead of copying (and of overwriting the destination)."""
         src, dst = action.source, action.dest
         assert src is not None
+        if action.keep_dest_as and dst is not None:
+            self.keep_destination_copy(dst, action.keep_dest_as)
         if dst is not None and dst.size == src.size and (src.content_md5 is None or dst.content_md5 is None):
             want = src.md5_hex or self.hash_blob(self.src_cc, src.name, src.etag)
             got = dst.md5_hex or self.hash_blob(self.dst_cc, dst.name, dst.etag)
@@ -480,6 +487,27 @@ class ShardCopier:
                         client.set_blob_metadata(src.metadata)
                 return _Outcome("skipped", want)
         return self.copy(src)
+
+    def keep_destination_copy(self, dst: BlobEntry, keep_as: str) -> None:
+        """Conflict, keep-both: save the destination's version under ``keep_as`` before it is
+        replaced, verified by MD5. Streamed within the destination account (conflicts are rare)."""
+        target = self.dst_cc.get_blob_client(keep_as)
+        with contextlib.suppress(ResourceNotFoundError):
+            if target.get_blob_properties().etag:  # kept by an earlier attempt of this run
+                return
+        downloader = self.dst_cc.get_blob_client(dst.name).download_blob(
+            etag=dst.etag, match_condition=MatchConditions.IfNotModified)
+        md5 = hashlib.md5()
+
+        def chunks() -> Iterator[bytes]:
+            for chunk in downloader.chunks():
+                md5.update(chunk)
+                yield chunk
+
+        target.upload_blob(chunks(), overwrite=False, metadata={**dst.metadata, "foundry_dr_conflict_of": dst.name},
+                           content_settings=content_settings_of(dst, dst.content_md5))
+        if dst.content_md5 and md5.digest() != dst.content_md5:
+            raise PermanentError(f"conflict copy {keep_as} does not match {dst.name}; the destination was kept")
 
     def _source_exists(self, src: BlobEntry) -> bool:
         try:
@@ -696,10 +724,12 @@ class ShardCopier:
         )
         checkpoint = _Checkpoint(self.dst_svc, job.source_account, job.container, job.shard)
         if not job.dry_run:
-            ensure_container(self.dst_svc, job.container)
+            ensure_container(self.dst_svc, job.dest_container or job.container)
         source = _prefetch(lambda: list_entries(self.src_cc, job.shard, job.excludes, missing_ok=False))
         dest = _prefetch(lambda: list_entries(self.dst_cc, job.shard, job.excludes, missing_ok=True))
         actions = diff_sorted(source, dest, checkpoint.read(), job.mirror_deletes)
+        if job.since is not None:
+            actions = apply_since(actions, job.since, job.conflict_policy, job.dest_side)
         transient_streak = 0
         try:
             with ThreadPoolExecutor(job.concurrency, thread_name_prefix="blob-copy") as pool:
@@ -770,6 +800,9 @@ class ShardCopier:
         c = result.counts
         src = action.source
         kind = outcome.kind
+        if action.reason.startswith("conflict") and kind != "failed":
+            c.conflicts += 1
+            result.sample("conflict", f"{action.name}: {action.reason}")
         if kind == "copied" and outcome.deferred is not None:
             self._defer(outcome.deferred)
             if outcome.transfer:

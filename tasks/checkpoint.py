@@ -28,8 +28,10 @@ def _write(factory: ClientFactory, side: Side, checkpoint: Checkpoint) -> None:
     data = checkpoint.model_dump_json(indent=1).encode()
     settings = ContentSettings(content_type="application/json")
     container.upload_blob(checkpoint.blob_name(), data, overwrite=True, content_settings=settings)
-    # latest.json last: a reader never sees a "latest" whose history entry is missing
-    container.upload_blob(Checkpoint.latest_name(checkpoint.plan), data, overwrite=True, content_settings=settings)
+    # the "latest" pointers last: a reader never sees one whose history entry is missing
+    latest = (Checkpoint.latest_name(checkpoint.plan, checkpoint.direction), Checkpoint.latest_name(checkpoint.plan))
+    for name in latest:
+        container.upload_blob(name, data, overwrite=True, content_settings=settings)
 
 
 @task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError
@@ -102,19 +103,52 @@ class ContainerPair:
     source_account: str
     dest_account: str
     container: str
+    dest_container: str | None = None  # e.g. each hub's default datastore has its own container
+
+    @property
+    def destination(self) -> str:
+        return self.dest_container or self.container
 
     def __str__(self) -> str:
-        return f"{self.source_account}/{self.container}"
+        arrow = f" -> {self.dest_account}/{self.destination}"
+        return f"{self.source_account}/{self.container}{arrow}"
 
 
 def datastore_containers(factory: ClientFactory, side: str) -> dict[str, set[str]]:
     """account -> containers behind the side's hub blob datastores (via MLClient)."""
     found: dict[str, set[str]] = {}
+    for _, account, container in _datastores(factory, side):
+        found.setdefault(account, set()).add(container)
+    return found
+
+
+def _datastores(factory: ClientFactory, side: str) -> list[tuple[str, str, str]]:
+    out = []
     for ds in factory.ml_client(side).datastores.list():  # type: ignore[arg-type]
         account, container = getattr(ds, "account_name", None), getattr(ds, "container_name", None)
         if account and container:
-            found.setdefault(account, set()).add(container)
-    return found
+            out.append((ds.name, account, container))
+    return out
+
+
+def destination_containers(factory: ClientFactory, source_side: str, dest_side: str) -> dict[tuple[str, str], str]:
+    """(source account, container) -> the container of the same-named datastore in the other hub.
+
+    Each hub's default datastore (workspaceblobstore) has a container of its own
+    (azureml-blobstore-<workspace id>); data behind it must land behind the other hub's default
+    datastore, or the asset paths rewritten to that datastore would point at nothing. An
+    unreachable or missing destination hub maps nothing (containers keep their names)."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        dest = {name: container for name, _, container in _datastores(factory, dest_side)}
+    except AzureError:
+        return {}
+    return {
+        (account, container): dest[name]
+        for name, account, container in _datastores(factory, source_side)
+        if name in dest and dest[name] != container
+    }
 
 
 @task(
@@ -133,13 +167,15 @@ def list_container_pairs(
     plan = factory.plan
     rep = plan.replication
     source_side = "primary" if direction == "to-secondary" else "secondary"
+    dest_side = "secondary" if source_side == "primary" else "primary"
     if from_datastores is None:
         from_datastores = datastore_containers(factory, source_side)
+    renamed = destination_containers(factory, source_side, dest_side)
     pairs: list[ContainerPair] = []
     for src, dst in account_pairs(plan.primary, plan.secondary, direction):
         existing = [c.name for c in factory.blob_service(src).list_containers()]
         chosen = select_containers(existing, from_datastores.get(src, ()), rep.containers, rep.exclude)
-        pairs.extend(ContainerPair(src, dst, c) for c in chosen)
+        pairs.extend(ContainerPair(src, dst, c, renamed.get((src, c))) for c in chosen)
     return pairs
 
 
@@ -174,7 +210,7 @@ def list_shards(
         return [Shard(estimated_blobs=len(first))]
     streams: list[Iterator[str]] = [itertools.chain(first, itertools.chain.from_iterable(pages))]
     if mirror_deletes:
-        dst = factory.blob_service(pair.dest_account).get_container_client(pair.container)
+        dst = factory.blob_service(pair.dest_account).get_container_client(pair.destination)
         if dst.exists():
             streams.append(iter(dst.list_blob_names(results_per_page=PAGE_SIZE)))
     shards = shard_prefixes(merge_names(*streams), shard_size)
@@ -279,11 +315,14 @@ def replicate_blobs(
     shard_retries: int | None = None,
     raise_on_failure: bool = True,
     progress_key: str | None = None,
+    since: datetime | None = None,
 ) -> BlobReplicationReport:
     """Replicate the blob containers of one side into the other. Call it inside a flow.
 
     ``datastores`` maps a source account to the containers behind the hub's datastores
-    (from an inventory); None asks the hub (MLClient). Shards run on the flow's task runner and
+    (from an inventory); None asks the hub (MLClient). ``since`` (fail-back) copies back only
+    what changed after that recovery point and resolves blobs changed on both sides by the
+    plan's ``failback.conflict_policy``. Shards run on the flow's task runner and
     a progress artifact advances as they finish. With ``raise_on_failure`` a failed shard
     (after its retries) raises :class:`BlobReplicationFailed` once every shard has finished;
     the exception carries the report.
@@ -313,8 +352,11 @@ def replicate_blobs(
         for shard in shards:
             job = ShardJob(
                 pair.source_account, pair.dest_account, pair.container, shard, dry_run=dry_run,
+                dest_container=pair.dest_container,
                 verify=verify, mirror_deletes=rep.mirror_deletes, transfer=_transfer(rep.transfer),
                 concurrency=rep.concurrency, excludes=tuple(p for p in rep.exclude if "/" in p),
+                since=since, conflict_policy=plan.failback.conflict_policy,
+                dest_side="primary" if direction == "to-primary" else "secondary",
             )  # fmt: skip
             futures.append(shard_task.submit(ref, job))
     for done, fut in enumerate(as_completed(futures), start=1):

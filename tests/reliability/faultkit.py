@@ -34,7 +34,6 @@ from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import load_plan
 from sandbox import lifecycle
 from sandbox.config import SandboxConfig
-from sandbox.seed import seed
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN_PATH = ROOT / "deployments" / "plans" / "sandbox.yaml"
@@ -105,8 +104,12 @@ class PrivateSandboxes:
 
         config = lifecycle.up(self._tmp.mktemp(f"sandbox-{name}"), detach=True, echo=_quiet)
         self._made[name] = config
+        # Seeded in a process of its own: seed() names the sandbox's cloud as env.json does, and this
+        # process may already have registered that name for another sandbox (see pointed_at).
+        seeded = subprocess.run([*CLI, "sandbox", "seed", "--dir", str(config.dir)], capture_output=True, text=True,
+                                cwd=ROOT, env=cli_env(config.env_path), timeout=600)  # fmt: skip
+        assert seeded.returncode == 0, seeded.stdout[-2000:] + seeded.stderr[-2000:]
         with pointed_at(config):
-            seed(config, scale=1, echo=_quiet)
             plan = load_plan(PLAN_PATH)
             provision_secondary(plan=plan, approve=True)
             replicate_artifacts(plan=plan, approve=True)

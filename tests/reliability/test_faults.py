@@ -118,9 +118,10 @@ def emulator_restart(config: SandboxConfig) -> None:
 REPLICATE: list[Any] = [
     pytest.param(Fault({"throttle": {"rate": 0.3, "retry_after": 1, "service": "arm"}},
                        evidence={"status": 429, "service": "arm"}), id="arm-throttle-30pc"),
+    # Storage throttles with 503 ServerBusy (the sandbox maps it so, as Azure does)
     pytest.param(Fault({"throttle": {"rate": 0.3, "retry_after": 1, "service": "storage"}},
-                       evidence={"status": 429, "service": "storage"}), id="storage-throttle-30pc"),
-    pytest.param(Fault({"fail_nth": {"n": 5, "status": 503, "service": "storage"}},
+                       evidence={"status": 503, "service": "storage"}), id="storage-throttle-30pc"),
+    pytest.param(Fault({"fail_nth": {"n": 5, "status": 503, "code": "ServiceUnavailable", "service": "storage"}},
                        evidence={"status": 503, "service": "storage"}), id="storage-call-5-fails-503"),
     pytest.param(Fault({"fail_nth": {"n": 1, "status": 503, "service": "arm", "method": "PUT"}},
                        evidence={"status": 503, "service": "arm", "method": "PUT"}), id="arm-put-1-fails-503"),

@@ -1,8 +1,8 @@
-"""cut-over on the sandbox: rejection, the lock, an unplanned failover approved through the API.
+"""Failover end to end on the sandbox: cut-over rejected, locked, approved through the API during
+an outage of the primary; fail-back refused while it is down, then bringing everything home.
 
-The tests of this module run in order on the shared seeded sandbox (replicated, standby
-deployments in the secondary) and end with the primary healed; fail-back tests follow in
-test_fail_back.py.
+The tests of this module run in order on the shared seeded sandbox and leave it as they found
+it: the primary active, the secondary at standby size.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from prefect.flow_runs import resume_flow_run
 
 from flows.common import LockHeld
 from flows.cut_over import cut_over
+from flows.fail_back import FailBackRefused, fail_back
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import RunbookRejected
 from foundry_dr.plan import Plan
@@ -120,8 +121,12 @@ def test_unplanned_cut_over_approved_through_the_api(standby_ready, plan: Plan, 
                 for d in ml.online_deployments.list(endpoint_name=ep.name):
                     assert d.instance_count == 2, (ep.name, d.name, d.instance_count)
                 key = ml.online_endpoints.get_keys(ep.name).primary_key
-                resp = httpx.post(pointer.scoring_uris[ep.name], json={"input_data": [[1, 2]]},
-                                  headers={"Authorization": f"Bearer {key}"}, verify=str(sandbox.ca_path))
+                resp = httpx.post(
+                    pointer.scoring_uris[ep.name],
+                    json={"input_data": [[1, 2]]},
+                    headers={"Authorization": f"Bearer {key}"},
+                    verify=str(sandbox.ca_path),
+                )
                 assert resp.status_code == 200 and resp.json()["region"] == plan.secondary.location
         assert result["smoke"] and all(s["ok"] for s in result["smoke"])
         # interrupted jobs (Running in the checkpoint's snapshot) were resubmitted in the secondary
@@ -132,3 +137,81 @@ def test_unplanned_cut_over_approved_through_the_api(standby_ready, plan: Plan, 
         assert result["rpo"]["checkpoint"] is not None and result["rto_seconds"] > 0
     finally:
         control(sandbox, "POST", "/heal")
+
+
+def test_fail_back_refused_while_the_primary_is_down(standby_ready, plan: Plan, control, sandbox) -> None:
+    factory = ClientFactory(plan)
+    before = read_pointer(factory)[0]
+    control(sandbox, "POST", "/faults", {"outage": {"region": plan.primary.location}})
+    try:
+        with pytest.raises(FailBackRefused, match="primary is not healthy"):
+            fail_back(plan=plan, approve=True)
+    finally:
+        control(sandbox, "POST", "/heal")
+    after = read_pointer(factory)[0]
+    assert (after.active, after.version) == (before.active, before.version) == ("secondary", before.version)
+
+
+def test_fail_back_loses_nothing_and_keeps_both_versions_of_a_conflict(
+    standby_ready, plan: Plan, control, sandbox
+) -> None:
+    from azure.ai.ml.entities import Model
+
+    factory = ClientFactory(plan)
+    # each hub's default datastore has its own container: the secondary's holds the replica
+    p_container = factory.ml_client("primary").datastores.get_default().container_name
+    s_container = factory.ml_client("secondary").datastores.get_default().container_name
+    primary_cc = factory.blob_service(plan.primary.storage_account).get_container_client(p_container)
+    secondary_cc = factory.blob_service(plan.secondary.storage_account).get_container_client(s_container)
+    conflicted = sorted(b.name for b in secondary_cc.list_blobs(name_starts_with="data/"))[0]
+
+    # during the outage the secondary serves: new blobs, a new model version, an edited blob
+    control(sandbox, "POST", "/faults", {"outage": {"region": plan.primary.location}})
+    try:
+        new_blobs = {f"outage/new-{i}.txt": f"written in westus during the outage {i}".encode() for i in range(3)}
+        for name, data in new_blobs.items():
+            secondary_cc.upload_blob(name, data, overwrite=True)
+        secondary_cc.upload_blob(conflicted, b"edited in the secondary during the outage", overwrite=True)
+        project = plan.secondary.projects[0]
+        ml = factory.ml_client("secondary", project)
+        model_name = next(iter(ml.models.list())).name
+        ml.models.create_or_update(
+            Model(
+                name=model_name,
+                version="7001",
+                description="trained in westus",
+                path=f"azureml://datastores/workspaceblobstore/paths/outage/{model_name}/",
+                tags={"trained_in": "westus"},
+            )
+        )
+    finally:
+        control(sandbox, "POST", "/heal")
+    # a write in the primary that never reached the secondary (inside the RPO window)
+    time.sleep(1.1)
+    primary_cc.upload_blob(conflicted, b"edited in the primary before it went down", overwrite=True)
+
+    result = fail_back(plan=plan, approve=True, reason="eastus healthy again")
+
+    assert result["active"] == "primary"
+    pointer, source = read_pointer(factory)
+    assert (pointer.active, source) == ("primary", "key-vault")
+    for name, data in new_blobs.items():
+        assert primary_cc.download_blob(name).readall() == data
+    assert primary_cc.download_blob(conflicted).readall() == b"edited in the secondary during the outage"
+    kept = [b.name for b in primary_cc.list_blobs(name_starts_with=conflicted + ".conflict-primary-")]
+    assert (
+        len(kept) == 1 and primary_cc.download_blob(kept[0]).readall() == b"edited in the primary before it went down"
+    )
+    assert result["reverse_replication"]["blob_conflicts"] == 1
+    model = factory.ml_client("primary", project).models.get(model_name, version="7001")
+    assert model.tags["trained_in"] == "westus" and "rg-foundry-westus" not in (model.path or "")
+    # the secondary is back to its standby size, its schedules off; the primary's on
+    for p in plan.secondary.projects:
+        sml = factory.ml_client("secondary", p)
+        for ep in sml.online_endpoints.list():
+            assert all(
+                d.instance_count == plan.deployments.standby_instance_count
+                for d in sml.online_deployments.list(endpoint_name=ep.name)
+            )
+        assert not any(s.is_enabled for s in sml.schedules.list(list_view_type="All"))
+        assert all(s.is_enabled for s in factory.ml_client("primary", p).schedules.list(list_view_type="All"))
