@@ -8,6 +8,7 @@ PLAN="${1:-deployments/plans/sandbox.yaml}"
 BIN=.venv/bin
 export FOUNDRY_DR_SANDBOX_DIR="${FOUNDRY_DR_SANDBOX_DIR:-$PWD/.sandbox/drill}"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
+unset PREFECT_API_URL  # the demo runs on Prefect's embedded server, whatever the shell points at
 export PREFECT_HOME="${PREFECT_HOME:-$PWD/.sandbox/prefect-home}"
 
 cleanup() { "$BIN/foundry-dr" sandbox down --purge >/dev/null 2>&1 || true; }

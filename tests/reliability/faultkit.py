@@ -89,21 +89,37 @@ def pointed_at(config: SandboxConfig, principal: str = "owner") -> Iterator[Path
 
 
 class PrivateSandboxes:
-    """Private sandboxes by name, made a warm standby on first use, stopped at session end."""
+    """Private sandboxes by name, made a warm standby on first use, stopped at session end.
+
+    ``FOUNDRY_DR_TEST_PRIVATE_DIR`` (like ``FOUNDRY_DR_TEST_SANDBOX_DIR``) keeps them in
+    ``DIR/<name>`` and leaves them running, which makes re-runs faster while developing.
+    """
+
+    REUSE_VARIABLE = "FOUNDRY_DR_TEST_PRIVATE_DIR"
 
     def __init__(self, factory: pytest.TempPathFactory) -> None:
         self._tmp = factory
+        self._reuse = os.environ.get(self.REUSE_VARIABLE)
         self._made: dict[str, SandboxConfig] = {}
 
     def get(self, name: str) -> SandboxConfig:
         if name in self._made:
             return self._made[name]
+        directory = Path(self._reuse) / name if self._reuse else self._tmp.mktemp(f"sandbox-{name}")
+        config = lifecycle.up(directory, detach=True, echo=_quiet)
+        self._made[name] = config
+        ready = config.dir / "standby-ready"
+        if not ready.exists():
+            self._make_standby(config)
+            ready.touch()
+        return config
+
+    @staticmethod
+    def _make_standby(config: SandboxConfig) -> None:
         from flows.provision_secondary import provision_secondary
         from flows.recreate_deployments import recreate_deployments
         from flows.replicate_artifacts import replicate_artifacts
 
-        config = lifecycle.up(self._tmp.mktemp(f"sandbox-{name}"), detach=True, echo=_quiet)
-        self._made[name] = config
         # Seeded in a process of its own: seed() names the sandbox's cloud as env.json does, and this
         # process may already have registered that name for another sandbox (see pointed_at).
         seeded = subprocess.run([*CLI, "sandbox", "seed", "--dir", str(config.dir)], capture_output=True, text=True,
@@ -114,9 +130,10 @@ class PrivateSandboxes:
             provision_secondary(plan=plan, approve=True)
             replicate_artifacts(plan=plan, approve=True)
             recreate_deployments(plan=plan, approve=True, sizing="standby")
-        return config
 
     def close(self) -> None:
+        if self._reuse:
+            return
         for config in self._made.values():
             with contextlib.suppress(Exception):
                 lifecycle.down(config.dir, purge=True, echo=_quiet)
@@ -179,6 +196,28 @@ def add_work(factory: ClientFactory, tag: str, blobs: int = 12, size: int = 32 *
             path=f"azureml://datastores/workspaceblobstore/paths/reliability/{tag}/",
             description=f"model of scenario {tag}", tags={"scenario": tag},
         ))  # fmt: skip
+
+
+def add_endpoint(factory: ClientFactory, name: str) -> None:
+    """A new online endpoint with one deployment in the primary's first project (ARM, like the seed)."""
+    plan = factory.plan
+    p = plan.primary
+    ws = (f"/subscriptions/{p.subscription_id}/resourceGroups/{p.resource_group}/providers/"
+          f"Microsoft.MachineLearningServices/workspaces/{p.projects[0]}")  # fmt: skip
+    rc = factory.resource_client(p.subscription_id)
+    ep = f"{ws}/onlineEndpoints/{name}"
+    rc.resources.begin_create_or_update_by_id(ep, {
+        "location": p.location, "kind": "Managed", "identity": {"type": "SystemAssigned"},
+        "properties": {"authMode": "Key", "description": "reliability scenario"}}, api_version="2024-04-01").result()
+    rc.resources.begin_create_or_update_by_id(f"{ep}/deployments/blue", {
+        "location": p.location, "kind": "Managed", "sku": {"name": "Default", "capacity": 2},
+        "properties": {"endpointComputeType": "Managed", "model": f"{ws}/models/churn-classifier/versions/3",
+                       "environmentId": f"{ws}/environments/sklearn-env/versions/1-4",
+                       "instanceType": "Standard_DS3_v2"}}, api_version="2024-04-01").result()  # fmt: skip
+    rc.resources.begin_create_or_update_by_id(ep, {  # an endpoint serves once traffic goes to a deployment
+        "location": p.location, "kind": "Managed", "identity": {"type": "SystemAssigned"},
+        "properties": {"authMode": "Key", "description": "reliability scenario", "traffic": {"blue": 100}}},
+        api_version="2024-04-01").result()  # fmt: skip
 
 
 # ---- threads -------------------------------------------------------------------------------

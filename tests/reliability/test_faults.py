@@ -23,6 +23,7 @@ import pytest
 from faultkit import (
     CLI,
     ROOT,
+    add_endpoint,
     add_work,
     after,
     cli,
@@ -120,7 +121,7 @@ REPLICATE: list[Any] = [
                        evidence={"status": 429, "service": "arm"}), id="arm-throttle-30pc"),
     # Storage throttles with 503 ServerBusy (the sandbox maps it so, as Azure does)
     pytest.param(Fault({"throttle": {"rate": 0.3, "retry_after": 1, "service": "storage"}},
-                       evidence={"status": 503, "service": "storage"}), id="storage-throttle-30pc"),
+                       evidence={"status": 503, "service": "storage"}), id="storage-throttle-30pc", marks=slow),
     pytest.param(Fault({"fail_nth": {"n": 5, "status": 503, "code": "ServiceUnavailable", "service": "storage"}},
                        evidence={"status": 503, "service": "storage"}), id="storage-call-5-fails-503"),
     pytest.param(Fault({"fail_nth": {"n": 1, "status": 503, "service": "arm", "method": "PUT"}},
@@ -185,24 +186,6 @@ def test_replicate_artifacts_sigkilled_then_rerun(provisioned: SandboxConfig, pl
 
 
 # ---- recreate-deployments (private sandbox, pointer always on the primary) -----------------
-def add_endpoint(factory: ClientFactory, name: str) -> None:
-    """A new online endpoint with one deployment in the primary's first project (ARM, like the seed)."""
-    plan = factory.plan
-    p = plan.primary
-    ws = (f"/subscriptions/{p.subscription_id}/resourceGroups/{p.resource_group}/providers/"
-          f"Microsoft.MachineLearningServices/workspaces/{p.projects[0]}")  # fmt: skip
-    rc = factory.resource_client(p.subscription_id)
-    ep = f"{ws}/onlineEndpoints/{name}"
-    rc.resources.begin_create_or_update_by_id(ep, {
-        "location": p.location, "kind": "Managed", "identity": {"type": "SystemAssigned"},
-        "properties": {"authMode": "Key", "description": "reliability scenario"}}, api_version="2024-04-01").result()
-    rc.resources.begin_create_or_update_by_id(f"{ep}/deployments/blue", {
-        "location": p.location, "kind": "Managed", "sku": {"name": "Default", "capacity": 2},
-        "properties": {"endpointComputeType": "Managed", "model": f"{ws}/models/churn-classifier/versions/3",
-                       "environmentId": f"{ws}/environments/sklearn-env/versions/1-4",
-                       "instanceType": "Standard_DS3_v2"}}, api_version="2024-04-01").result()  # fmt: skip
-
-
 RECREATE: list[Any] = [
     pytest.param(Fault({"throttle": {"rate": 0.3, "retry_after": 1, "service": "arm"}},
                        evidence={"status": 429, "service": "arm"}), id="arm-throttle-30pc"),
