@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import doc_sections  # benchmarks/ is on sys.path when the script runs
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -191,16 +192,7 @@ def run_flow(plan: Plan) -> tuple[float, dict]:
 
 def write_section(path: Path, body: list[str]) -> None:
     """Replace (or append) this benchmark's section; keep every other section of the file."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    lines = text.rstrip("\n").split("\n")
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        lines += ["", *body]
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        lines[start:end] = [*body, ""] if end < len(lines) else body
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines).rstrip("\n") + "\n")
+    doc_sections.write_section(path, SECTION, body)
 
 
 def main() -> None:

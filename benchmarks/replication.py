@@ -38,6 +38,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import doc_sections  # benchmarks/ is on sys.path when the script runs
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -349,11 +351,12 @@ def main() -> None:
         write_doc(Path(args.output), info, table, mem_table, notes, args)
 
 
+SECTION = "## Blob replication (`benchmarks/replication.py`)"
+
+
 def write_doc(path: Path, info: dict, table: list[str], mem_table: list[str], notes: list[str], args: Any) -> None:
     lines = [
-        "# Benchmarks",
-        "",
-        "## Blob replication (`benchmarks/replication.py`)",
+        SECTION,
         "",
         f"Command: `.venv/bin/python benchmarks/replication.py --small {args.small} --large {args.large} "
         f"--concurrency {args.concurrency}`, run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
@@ -374,8 +377,7 @@ def write_doc(path: Path, info: dict, table: list[str], mem_table: list[str], no
         *(f"- {n}" for n in notes),
         "",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    doc_sections.write_section(path, SECTION, lines)
     print(f"wrote {path}")
 
 

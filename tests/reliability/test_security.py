@@ -55,6 +55,7 @@ def prefect_texts(since: datetime) -> dict[str, str]:
         ArtifactFilter,
         ArtifactFilterFlowRunId,
         FlowRunFilter,
+        FlowRunFilterId,
         FlowRunFilterStartTime,
         LogFilter,
         LogFilterFlowRunId,
@@ -69,22 +70,34 @@ def prefect_texts(since: datetime) -> dict[str, str]:
             texts[f"flow run {r.name} ({r.flow_id}) parameters/state"] = json.dumps(
                 {"parameters": r.parameters, "state": r.state.model_dump(mode="json") if r.state else None},
                 default=str)  # fmt: skip
-        offset, logs = 0, []
-        while True:
-            page = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), limit=200,
-                                    offset=offset)  # fmt: skip
-            logs += page
-            offset += len(page)
-            if len(page) < 200:
-                break
+        logs = _pages(lambda limit, offset: client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), limit=limit, offset=offset))
         texts["logs"] = "\n".join(f"{log.name} {log.level} {log.message}" for log in logs)
         texts["log count"] = str(len(logs))
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(
-            any_=ids)), limit=500)  # fmt: skip
+        texts["debug log count"] = str(sum(log.level <= 10 for log in logs))
+        texts["azure log count"] = str(sum(log.name.startswith("azure") for log in logs))
+        artifacts = _pages(lambda limit, offset: client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)), limit=limit, offset=offset))
         texts["artifacts"] = "\n".join(f"{a.key} {a.type} {a.data} {a.description}" for a in artifacts)
         texts["artifact count"] = str(len(artifacts))
         texts["variables"] = "\n".join(f"{v.name} {v.value}" for v in client.read_variables(limit=200))
+        texts["flow run count"] = str(len(ids))
+        task_runs = _pages(lambda limit, offset: client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=limit, offset=offset))
+        texts["task run states"] = "\n".join(
+            json.dumps({"name": t.name, "state": t.state.model_dump(mode="json") if t.state else None}, default=str)
+            for t in task_runs)  # fmt: skip
     return texts
+
+
+def _pages(read: Any, size: int = 200) -> list[Any]:
+    """Every item of a paged Prefect API read (the server caps ``limit`` at 200)."""
+    items: list[Any] = []
+    while True:
+        page = read(size, len(items))
+        items += page
+        if len(page) < size:
+            return items
 
 
 def persisted_results(since: float) -> dict[str, str]:
@@ -149,8 +162,10 @@ def test_no_secret_in_logs_artifacts_results_output_or_files_after_a_full_drill(
     texts.update(persisted_results(since_ts))
     assert int(texts["log count"]) > 50 and int(texts["artifact count"]) > 3, "nothing to scan?"
     hits = scan(texts, secrets)
-    record_property("verified", f"{len(texts)} sources, {len(secrets)} exact secret values, "
-                                f"{texts['log count']} log lines, {texts['artifact count']} artifacts")  # fmt: skip
+    t = texts
+    record_property("verified", f"{len(t)} sources, {len(secrets)} exact secret values, {t['log count']} log lines "
+                                f"({t['debug log count']} DEBUG, {t['azure log count']} from azure.*), "
+                                f"{t['artifact count']} artifacts, {t['flow run count']} flow runs")  # fmt: skip
     assert hits == [], "\n".join(hits)
 
 
