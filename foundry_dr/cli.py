@@ -222,13 +222,11 @@ def trigger_serve(
 
 @app.command("drill")
 def drill(plan: PlanOption, approve: ApproveOption = False) -> None:
-    """Run a DR drill (the dr-drill runbook): test failover, measure RTO/RPO, clean up.
+    """Run a DR drill (the dr-drill runbook) in this process: test failover, measure RTO/RPO, clean up.
 
-    Like `run`: on the server's dr-drill deployment when PREFECT_API_URL is set, else in process."""
-    loaded = _load(plan)
-    if os.environ.get("PREFECT_API_URL"):
-        _run_remote("dr-drill", {"plan": str(plan), "approve": approve, "dry_run": False})
-    _run_runbook("dr-drill", loaded, approve=approve, dry_run=False)
+    It reports to PREFECT_API_URL when set (else to an embedded server); to start the server's
+    dr-drill deployment instead, use `foundry-dr run dr-drill`."""
+    _run_runbook("dr-drill", _load(plan), approve=approve, dry_run=False)
 
 
 @app.command("status")

@@ -272,10 +272,16 @@ def test_datastores_and_connections(seeded: None, factory: ClientFactory, plan: 
     assert type(copy.credentials).__name__ == "NoneCredentialConfiguration"  # identity-based
     # the default datastore of the secondary hub is still its own
     assert dst.datastores.get("workspaceblobstore").account_name == plan.secondary.storage_account
-    # the plan maps aoai-eastus -> aoai-westus, which nobody created: a problem with the fix
-    conn = next(c for c in report.connections if c["source"] == "aoai-eastus")
+    # a mapped twin that nobody created is a problem with the fix, never an invented connection
+    from foundry_dr.plan import apply_overrides
+
+    overridden = apply_overrides(plan, ["connections=[{primary: aoai-eastus, secondary: aoai-nowhere}]"])
+    unmapped = ClientFactory(overridden, sandbox_env=factory.sandbox_env)
+    missing = replicate_workspace_links(unmapped, "to-secondary", False)
+    conn = next(c for c in missing.connections if c["source"] == "aoai-eastus")
     assert conn["action"] == "missing"
-    assert any("create connection aoai-westus in hub hub-contoso-westus" in p for p in report.problems)
+    assert any("create connection aoai-nowhere in hub hub-contoso-westus" in p for p in missing.problems)
+    assert "aoai-nowhere" not in {c.name for c in dst.connections.list()}
     again = links_flow(factory)
     assert again.changes == 0
 
