@@ -77,8 +77,8 @@ def verify_regions(
     result = Verification()
     plan = factory.plan
     if blobs:
-        for src, dst, container in blob_pairs(factory, plan):
-            compare_container(factory, src, dst, container, result)
+        for src, dst, container, dst_container in blob_pairs(factory, plan):
+            compare_container(factory, src, dst, container, result, dst_container)
     if assets:
         for src_ws, dst_ws in workspace_pairs(plan):
             compare_assets(factory, plan, src_ws, dst_ws, result, allow_extra)
@@ -90,15 +90,18 @@ def verify_regions(
 
 
 # ---- blobs ---------------------------------------------------------------------------------
-def blob_pairs(factory: ClientFactory, plan: Plan) -> list[tuple[str, str, str]]:
-    """(primary account, secondary account, container) behind every primary blob datastore."""
+def blob_pairs(factory: ClientFactory, plan: Plan) -> list[tuple[str, str, str, str]]:
+    """(primary account, secondary account, primary container, secondary container) behind every
+    primary blob datastore. The twin is the secondary hub's datastore of the same name: each
+    hub's default datastore has its own container (azureml-blobstore-<workspace id>)."""
     accounts = dict(zip([plan.primary.storage_account, *plan.primary.extra_storage_accounts],
                         [plan.secondary.storage_account, *plan.secondary.extra_storage_accounts], strict=True))
+    twins = {ds.name: getattr(ds, "container_name", None) for ds in factory.ml_client("secondary").datastores.list()}
     pairs = set()
     for ds in factory.ml_client("primary").datastores.list():
         account, container = getattr(ds, "account_name", None), getattr(ds, "container_name", None)
         if account in accounts and container:
-            pairs.add((account, accounts[account], container))
+            pairs.add((account, accounts[account], container, twins.get(ds.name) or container))
     return sorted(pairs)
 
 
@@ -116,9 +119,11 @@ def blob_digests(factory: ClientFactory, account: str, container: str) -> dict[s
     return out
 
 
-def compare_container(factory: ClientFactory, src: str, dst: str, container: str, result: Verification) -> None:
+def compare_container(factory: ClientFactory, src: str, dst: str, container: str, result: Verification,
+                      dst_container: str | None = None) -> None:
     source = blob_digests(factory, src, container)
-    dest = blob_digests(factory, dst, container)
+    dest = blob_digests(factory, dst, dst_container or container)
+    container = dst_container or container  # as named in the problems below
     for name, want in source.items():
         result.count("blobs (MD5)")
         got = dest.get(name)
