@@ -129,7 +129,9 @@ def _run(results: dict[str, dict[str, Any]], item: Item, call: Callable[[], floa
         results[item.key] = {"seconds": call()}
         return True
     except Exception as exc:  # noqa: BLE001 - recorded per item, raised for the endpoint below
-        results[item.key] = {"error": redact_text(f"{type(exc).__name__}: {exc}")[:500], "exc": exc}
+        # the whole first line: ARM's message ends with what matters (the operation, the role needed)
+        message = redact_text(f"{type(exc).__name__}: {exc}").strip().splitlines()[0]
+        results[item.key] = {"error": message[:2000], "exc": exc}
         return False
 
 

@@ -187,12 +187,7 @@ def test_scanner_finds_what_it_is_meant_to_find(private_sandboxes) -> None:
 
 
 # ---- authorization -----------------------------------------------------------------------
-@pytest.mark.parametrize("runbook", [
-    pytest.param("recreate-deployments", marks=pytest.mark.xfail(strict=True, reason=(
-        "product bug: tasks/endpoints.py _run() cuts each item's error to 500 characters, so the ARM message "
-        "loses its end, the role the caller needs ('It needs a role with t...')"))),
-    "provision-secondary",
-])
+@pytest.mark.parametrize("runbook", ["recreate-deployments", "provision-secondary"])
 def test_reader_fails_at_the_first_write_without_retrying(
     runbook: str, private_sandboxes, plan: Plan, record_property
 ) -> None:
