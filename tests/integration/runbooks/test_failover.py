@@ -215,3 +215,47 @@ def test_fail_back_loses_nothing_and_keeps_both_versions_of_a_conflict(
             )
         assert not any(s.is_enabled for s in sml.schedules.list(list_view_type="All"))
         assert all(s.is_enabled for s in factory.ml_client("primary", p).schedules.list(list_view_type="All"))
+
+
+def test_planned_cut_over_syncs_everything_before_the_pointer_flips(standby_ready, plan: Plan) -> None:
+    """Primary up: a final replication runs first, so the secondary matches the primary item by
+    item (content MD5 of every blob, every asset version) before the pointer moves."""
+    import hashlib
+
+    from foundry_dr.checkpoint_store import read_checkpoint
+
+    factory = ClientFactory(plan)
+    assert read_pointer(factory)[0].active == "primary"
+    p_container = factory.ml_client("primary").datastores.get_default().container_name
+    s_container = factory.ml_client("secondary").datastores.get_default().container_name
+    primary_cc = factory.blob_service(plan.primary.storage_account).get_container_client(p_container)
+    primary_cc.upload_blob("planned/last-minute.txt", b"written just before the planned cut-over", overwrite=True)
+
+    result = cut_over(plan=plan, approve=True, mode="planned", reason="region maintenance")
+
+    assert result["mode"] == "planned" and "copied" in result["final_replication"]
+    pointer = read_pointer(factory)[0]
+    checkpoint = read_checkpoint(factory, plan.name, direction="to-secondary")
+    assert pointer.active == "secondary" and checkpoint.completed_at < pointer.changed_at
+
+    def digests(account: str, container: str) -> dict[str, str]:
+        cc = factory.blob_service(account).get_container_client(container)
+        return {b.name: hashlib.md5(cc.download_blob(b.name).readall()).hexdigest() for b in cc.list_blobs()}
+
+    primary = digests(plan.primary.storage_account, p_container)
+    secondary = digests(plan.secondary.storage_account, s_container)
+    assert {n: d for n, d in secondary.items() if n in primary} == primary  # every primary blob, same bytes
+    for project in plan.primary.projects:
+        src, dst = factory.ml_client("primary", project), factory.ml_client("secondary", project)
+        for model in src.models.list():
+            for version in src.models.list(name=model.name):
+                assert dst.models.get(model.name, version.version).tags == version.tags
+    # the primary's schedules were stopped first, the secondary's now run
+    assert not any(
+        s.is_enabled
+        for p in plan.primary.projects
+        for s in factory.ml_client("primary", p).schedules.list(list_view_type="All")
+    )
+
+    back = fail_back(plan=plan, approve=True, reason="maintenance over")
+    assert back["active"] == "primary" and read_pointer(factory)[0].active == "primary"
