@@ -160,6 +160,10 @@ def list_asset_versions(factory: ClientFactory, side: str, workspace: str, kind:
     return out
 
 
+# asset names that other tests create in both regions with different content (a deliberate conflict)
+PLANTED_CONFLICTS = {"conflict-probe"}
+
+
 def _split_uri(uri: str | None) -> tuple[str | None, str | None, str | None]:
     """(workspace or None for the short form, datastore, path) of an ``azureml://`` URI."""
     m = _URI.match(uri or "")
@@ -183,6 +187,12 @@ def compare_assets(
             result.count("asset versions")
             where = f"{dst_ws}/{kind}/{key[0]}:{key[1]}"
             got = dest.get(key)
+            if key[0] in PLANTED_CONFLICTS:
+                # planted on purpose with other content in the secondary: replication must report it and
+                # keep the secondary's version, so the two stay different (never an overwrite)
+                if got is not None and _split_uri(str(got.path))[1:] == _split_uri(str(want.path))[1:]:
+                    result.problems.append(f"planted conflict overwritten: {where}")
+                continue
             if got is None:
                 result.problems.append(f"asset version lost: {where}")
                 continue

@@ -102,7 +102,9 @@ def test_diff_memory_is_flat() -> None:
             pass
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    assert peaks[1] < peaks[0] * 1.5
+    # other threads of the test process (Prefect services) may allocate meanwhile: allow 2 MiB of
+    # noise; 100k entries held in memory would take tens of MiB
+    assert peaks[1] < max(peaks[0] * 1.5, 2 * 1024 * 1024), peaks
 
 
 # ---- shards --------------------------------------------------------------------------------
