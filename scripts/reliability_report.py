@@ -33,6 +33,7 @@ AREAS: dict[str, tuple[str, str]] = {
     "test_replicate_artifacts_sigkilled_then_rerun": ("fault matrix", "replicate-artifacts"),
     "test_recreate_deployments_under_fault": ("fault matrix", "recreate-deployments"),
     "test_unplanned_cut_over_with_primary_down_and_secondary_throttled": ("fault matrix", "cut-over"),
+    "test_cut_over_assessment_rides_out_one_throttled_probe": ("fault matrix", "cut-over (dry run)"),
     "test_no_secret_in_logs_artifacts_results_output_or_files_after_a_full_drill": ("secrets", "dr-drill + CLI"),
     "test_scanner_finds_what_it_is_meant_to_find": ("secrets", "(scanner self-check)"),
     "test_reader_fails_at_the_first_write_without_retrying": ("authorization", ""),
@@ -43,6 +44,8 @@ SCENARIOS: dict[str, str] = {
     "test_replicate_artifacts_sigkilled_then_rerun": "runbook process SIGKILLed mid-copy, then re-run",
     "test_unplanned_cut_over_with_primary_down_and_secondary_throttled":
         "primary region down (connection resets) + 30 % ARM throttling, unplanned cut-over",
+    "test_cut_over_assessment_rides_out_one_throttled_probe":
+        "primary down, one 429 on the secondary hub's probe (deterministic form of the throttled cut-over)",
     "test_no_secret_in_logs_artifacts_results_output_or_files_after_a_full_drill":
         "full drill with DEBUG logging; scan logs, artifacts, states, variables, CLI output, checkpoints, template",
     "test_scanner_finds_what_it_is_meant_to_find": "planted key, SAS, JWT and client secret are all found",

@@ -35,6 +35,7 @@ from faultkit import (
 )
 from verify import verify_regions
 
+from flows.cut_over import CutOverRefused, cut_over
 from flows.recreate_deployments import recreate_deployments
 from flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.clients import ClientFactory
@@ -54,6 +55,7 @@ class Fault:
     spec: dict[str, Any] | None = None
     during: Callable[[SandboxConfig], Any] | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    keep: dict[str, Any] | None = None  # still in force for the re-run (e.g. the outage being failed over)
 
 
 def _clear_message(exc: BaseException) -> str:
@@ -65,9 +67,9 @@ def _clear_message(exc: BaseException) -> str:
 
 def run_with_fault(
     config: SandboxConfig, fault: Fault, run: Callable[[], Any], record_property: Callable[[str, Any], None]
-) -> tuple[str, float]:
-    """Inject ``fault``, run; on failure heal and run again (which must complete). Returns the outcome
-    (``completed`` or ``failed, re-run completed: <message>``) and the run's start time."""
+) -> tuple[str, float, float]:
+    """Inject ``fault``, run; on failure heal (but ``keep``) and run again, which must complete. Returns
+    the outcome (``completed ...`` or ``failed cleanly (<message>); re-run completed``), start and end."""
     t0 = time.time()
     if fault.spec:
         control_of(config, "POST", "/faults", fault.spec)
@@ -80,8 +82,11 @@ def run_with_fault(
         if helper:
             helper.join(120)
         control_of(config, "POST", "/heal")
+        if fault.keep:
+            control_of(config, "POST", "/faults", fault.keep)
         run()
-        outcome = f"failed cleanly ({message}); re-run completed"
+        outcome = f"failed cleanly ({message}); re-run" + (f" (still {list(fault.keep)})" if fault.keep else "") + \
+            " completed"
     finally:
         if helper:
             helper.join(120)
@@ -91,7 +96,7 @@ def run_with_fault(
         assert hits, f"the fault never hit the run: no {fault.evidence} in the request log"
         record_property("fault_hits", len(hits))
     record_property("outcome", outcome)
-    return outcome, t0
+    return outcome, t0, time.time()
 
 
 def record_verification(record_property: Callable[[str, Any], None], factory: ClientFactory, **kwargs: Any) -> None:
@@ -108,12 +113,20 @@ def secondary_outage(config: SandboxConfig) -> None:
          lambda: control_of(config, "POST", "/faults", {"outage": {"region": "westus", "mode": "503"}})).join(300)
 
 
+RESTARTS: list[tuple[float, float]] = []  # (stopped, answering again) of emulator_restart
+
+
 def emulator_restart(config: SandboxConfig) -> None:
     """Stop and start the sandbox processes (state is persisted) once the run is under way."""
     start = time.time()
-    when(lambda: len(requests_since(config, start, service="storage", method="PUT")) >= 3,
-         lambda: (lifecycle.down(config.dir, echo=lambda _: None),
-                  lifecycle.up(config.dir, detach=True, echo=lambda _: None))).join(300)
+
+    def restart() -> None:
+        stopped = time.time()
+        lifecycle.down(config.dir, echo=lambda _: None)
+        lifecycle.up(config.dir, detach=True, echo=lambda _: None)
+        RESTARTS.append((stopped, time.time()))
+
+    when(lambda: len(requests_since(config, start, service="storage", method="PUT")) >= 3, restart).join(300)
 
 
 REPLICATE: list[Any] = [
@@ -127,8 +140,8 @@ REPLICATE: list[Any] = [
     pytest.param(Fault({"fail_nth": {"n": 1, "status": 503, "service": "arm", "method": "PUT"}},
                        evidence={"status": 503, "service": "arm", "method": "PUT"}), id="arm-put-1-fails-503"),
     pytest.param(Fault({"latency_ms": 200}), id="latency-200ms", marks=slow),
-    pytest.param(Fault({"fail_nth": {"n": 3, "status": 503, "service": "arm", "method": "PUT"}},
-                       evidence={"status": 503, "service": "arm", "method": "PUT"}), id="arm-put-3-fails-503",
+    pytest.param(Fault({"fail_nth": {"n": 2, "status": 503, "service": "arm", "method": "PUT"}},
+                       evidence={"status": 503, "service": "arm", "method": "PUT"}), id="arm-put-2-fails-503",
                  marks=slow),
     pytest.param(Fault(during=secondary_outage, evidence={"status": 503, "region": "westus"}),
                  id="secondary-outage-mid-run", marks=slow),
@@ -143,7 +156,12 @@ def test_replicate_artifacts_under_fault(
     factory = ClientFactory(plan)
     add_work(factory, f"r-{request.node.callspec.id}"[:40])
     factory.close()
-    run_with_fault(provisioned, fault, lambda: replicate_artifacts(plan=plan, approve=True), record_property)
+    RESTARTS.clear()
+    _, t0, t1 = run_with_fault(provisioned, fault, lambda: replicate_artifacts(plan=plan, approve=True),
+                               record_property)  # fmt: skip
+    if fault.during is emulator_restart:
+        assert RESTARTS and t0 < RESTARTS[0][0] < t1, f"the emulator was not restarted during the run: {RESTARTS}"
+        record_property("fault_hits", f"restart took {RESTARTS[0][1] - RESTARTS[0][0]:.1f} s")
     factory = ClientFactory(plan)
     try:
         record_verification(record_property, factory)
@@ -266,13 +284,11 @@ def test_recreate_deployments_under_fault(
 def test_unplanned_cut_over_with_primary_down_and_secondary_throttled(
     private_sandboxes, plan: Plan, record_property
 ) -> None:
-    from flows.cut_over import cut_over
-
     config = private_sandboxes.get("failover")
     with pointed_at(config):
-        fault = Fault({"outage": {"region": plan.primary.location, "mode": "reset"},
-                       "throttle": {"rate": 0.3, "retry_after": 1, "service": "arm"}},
-                      evidence={"status": 429, "service": "arm", "region": "westus"})  # fmt: skip
+        outage = {"outage": {"region": plan.primary.location, "mode": "reset"}}
+        fault = Fault({**outage, "throttle": {"rate": 0.3, "retry_after": 1, "service": "arm"}},
+                      evidence={"status": 429, "service": "arm", "region": "westus"}, keep=outage)  # fmt: skip
         box: dict[str, Any] = {}
 
         def run() -> None:
@@ -289,3 +305,22 @@ def test_unplanned_cut_over_with_primary_down_and_secondary_throttled(
         finally:
             factory.close()
 
+
+@pytest.mark.xfail(strict=True, raises=CutOverRefused, reason=(
+    "product bug: tasks/probes.py probes with retry_total=0 (lines 38, 47), so one 429 from a throttled but healthy "
+    "secondary makes cut-over refuse with 'the secondary is not ready ... Run provision-secondary first' "
+    "(flows/cut_over.py assess), wrong advice during an outage"))  # fmt: skip
+def test_cut_over_assessment_rides_out_one_throttled_probe(private_sandboxes, plan: Plan) -> None:
+    """Primary down, the secondary answers one 429 to its hub probe: a dry-run cut-over must still
+    assess (retry the throttled call); it changes nothing either way."""
+    config = private_sandboxes.get("standby")
+    with pointed_at(config):
+        control_of(config, "POST", "/faults", {"outage": {"region": plan.primary.location, "mode": "reset"}})
+        control_of(config, "POST", "/faults", {"fail_nth": {
+            "n": 1, "status": 429, "code": "TooManyRequests", "service": "arm", "method": "GET", "region": "westus",
+            "path_contains": f"/workspaces/{plan.secondary.hub}"}})  # fmt: skip
+        try:
+            result = cut_over(plan=plan, dry_run=True, mode="unplanned", lock_wait_seconds=30)
+        finally:
+            control_of(config, "POST", "/heal")
+    assert result["dry_run"] and result["mode"] == "unplanned"
