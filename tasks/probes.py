@@ -1,4 +1,4 @@
-"""Health probes of a side: hub and projects (ARM), storage. Fast and without retries: a probe
+"""Health probes of a side: hub and projects (ARM), storage. Fast, with few retries: a probe
 answers "is it up now", and a down region must not cost minutes of back-off."""
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from foundry_dr.pointer import workspace_id
 from foundry_dr.redact import redact_text
 
 WORKSPACE_API = "2024-04-01"
+# Two quick retries: a throttled (429 + Retry-After) but healthy region must pass its probe, while a
+# region that is down (503, refused) still fails within seconds, not minutes of back-off.
+PROBE_RETRIES = 2
 
 
 def _probe(name: str, call: Any) -> dict[str, Any]:
@@ -35,16 +38,20 @@ def probe_side(factory: ClientFactory, side: Side) -> dict[str, Any]:
     resources = factory.resource_client(s.subscription_id)
 
     def hub() -> str:
-        ws = resources.resources.get_by_id(workspace_id(plan, side, s.hub), api_version=WORKSPACE_API, retry_total=0)
+        ws = resources.resources.get_by_id(
+            workspace_id(plan, side, s.hub), api_version=WORKSPACE_API, retry_total=PROBE_RETRIES
+        )
         return f"{ws.name}: {ws.properties.get('provisioningState', '?') if ws.properties else '?'}"
 
     def storage() -> str:
-        info = factory.blob_service(s.storage_account).get_account_information(retry_total=0)
+        info = factory.blob_service(s.storage_account).get_account_information(retry_total=PROBE_RETRIES)
         return f"{s.storage_account}: {info.get('sku_name', 'ok')}"
 
     def projects() -> str:
         for project in s.projects:
-            resources.resources.get_by_id(workspace_id(plan, side, project), api_version=WORKSPACE_API, retry_total=0)
+            resources.resources.get_by_id(
+                workspace_id(plan, side, project), api_version=WORKSPACE_API, retry_total=PROBE_RETRIES
+            )
         return ", ".join(s.projects)
 
     probes = [_probe("hub", hub), _probe("storage", storage)]
