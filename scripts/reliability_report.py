@@ -141,7 +141,8 @@ def render(cases: list[Case]) -> str:
         "",
         f"**{len(cases)} tests: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + f".** "
         f"Time: whole suite {total / 60:.1f} min; CI part (not `slow`) {ci / 60:.1f} min "
-        f"(sum of test times incl. fixtures; shared sandbox start-up is counted in the first test that needs it).",
+        f"(sum of test times incl. fixtures: each sandbox's start-up and seeding is counted in the first test that "
+        f"needs it).",
         "",
         "Every fault scenario ends with `tests/reliability/verify.py` comparing both regions item by item "
         "through the SDKs: each primary blob downloaded from both sides and compared by MD5 (and size, content type, "
@@ -153,6 +154,8 @@ def render(cases: list[Case]) -> str:
         "| area | runbook | scenario | CI | result | what happened | items verified | s |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    order = list(dict.fromkeys(area for area, _ in AREAS.values()))
+    main.sort(key=lambda c: order.index(AREAS.get(c.function, ("other", ""))[0]) if c.function in AREAS else 99)
     for c in main:
         area, runbook = AREAS.get(c.function, ("other", ""))
         if c.function == "test_reader_fails_at_the_first_write_without_retrying":
@@ -163,6 +166,8 @@ def render(cases: list[Case]) -> str:
         what = c.props.get("outcome", "")
         if c.props.get("fault_hits"):
             what += f" (fault hit {c.props['fault_hits']} request(s))"
+        if c.props.get("restart"):
+            what += f" ({c.props['restart']})"
         if c.result != "passed":
             what = f"{what} — {c.detail}" if what else c.detail
         lines.append(f"| {area} | {runbook} | {_cell(scenario, 160)} | {'slow' if c.slow else 'yes'} | "
@@ -174,7 +179,18 @@ def render(cases: list[Case]) -> str:
                      f"unknown region, alias bomb, pasted secrets, ...) | yes | {ok}/{len(bad)} passed | exit 2, "
                      f"message names the field, no traceback | sandbox request log: no request | "
                      f"{sum(c.seconds for c in bad):.0f} |")  # fmt: skip
-    lines += ["", "## Not covered yet", "", *(f"- {item}" for item in NOT_COVERED), ""]
+    lines += ["", "## Where it lives", "",
+              "- `tests/reliability/test_faults.py`: the fault matrix (replicate-artifacts on the shared session "
+              "sandbox; recreate-deployments and cut-over on private sandboxes, so pointer flips never reach other "
+              "tests).",
+              "- `tests/reliability/test_security.py`: secrets scan after a full drill; the Reader principal.",
+              "- `tests/reliability/test_concurrency.py`: the failover lock of cut-over, fail-back and dr-drill.",
+              "- `tests/reliability/test_bad_input.py`: malformed plans and arguments through the real CLI.",
+              "- `tests/reliability/verify.py`: the item-by-item verifier; `faultkit.py`: private sandboxes, the CLI "
+              "in a subprocess, faults started mid-run.",
+              "- A result of `xfail (known bug)` is a product bug the test shows (strict: it turns red once fixed, "
+              "so the marker is removed with the fix).",
+              "", "## Not covered yet", "", *(f"- {item}" for item in NOT_COVERED), ""]
     return "\n".join(lines)
 
 

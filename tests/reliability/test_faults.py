@@ -161,7 +161,8 @@ def test_replicate_artifacts_under_fault(
                                record_property)  # fmt: skip
     if fault.during is emulator_restart:
         assert RESTARTS and t0 < RESTARTS[0][0] < t1, f"the emulator was not restarted during the run: {RESTARTS}"
-        record_property("fault_hits", f"restart took {RESTARTS[0][1] - RESTARTS[0][0]:.1f} s")
+        record_property("restart", f"sandbox stopped and answering again in {RESTARTS[0][1] - RESTARTS[0][0]:.1f} s, "
+                                    "mid-run")
     factory = ClientFactory(plan)
     try:
         record_verification(record_property, factory)
