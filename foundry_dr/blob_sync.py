@@ -19,9 +19,14 @@ from typing import Any, Literal
 
 Direction = Literal["to-secondary", "to-primary"]
 ARCHIVE = "Archive"
+BLOCK_BLOB = "BlockBlob"
 UNCHANGED = "unchanged since checkpoint"
+# foundry-dr's own container in each account: checkpoints, pointer, lock, conflict copies. No
+# datastore points at it, so nothing kept there is ever read as training data.
+STATE_CONTAINER = "foundry-dr"
+CONFLICTS_PREFIX = "conflicts"
 # Never replicated: our own state container, and Azure's analytics logs.
-ALWAYS_EXCLUDED = ("foundry-dr", "$logs")
+ALWAYS_EXCLUDED = (STATE_CONTAINER, "$logs")
 CONTENT_SETTINGS = (
     "content_type",
     "content_encoding",
@@ -47,6 +52,11 @@ class BlobEntry:
     content_disposition: str | None = None
     cache_control: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    blob_type: str | None = None  # BlockBlob | AppendBlob | PageBlob (None: not listed, a block blob)
+
+    @property
+    def is_block_blob(self) -> bool:
+        return self.blob_type in (None, BLOCK_BLOB)
 
     @property
     def md5_hex(self) -> str | None:
@@ -76,7 +86,10 @@ class Action:
     dest: BlobEntry | None
     reason: str
     checkpoint_md5: str | None = None  # md5 hex the checkpoint recorded for this source ETag
-    keep_dest_as: str | None = None  # conflict, keep-both: save the destination's blob under this name first
+    # conflicts (fail-back): a path in the destination account's STATE_CONTAINER where a version
+    # is saved: the destination's before it is replaced, or the source's when the destination's wins
+    keep_dest_as: str | None = None
+    keep_source_as: str | None = None
 
 
 CheckpointInput = Mapping[str, str] | Iterable[tuple[str, ...]] | None
@@ -192,65 +205,73 @@ def diff_sorted(
 ConflictPolicy = str  # "keep-both" | "prefer-primary" | "prefer-secondary"
 
 
-def conflict_name(name: str, dest_side: str, since: datetime) -> str:
-    """Where keep-both saves the destination's version: beside the original, dated."""
-    return f"{name}.conflict-{dest_side}-{since.strftime('%Y%m%dT%H%M%SZ')}"
+def version_tag(entry: BlobEntry) -> str:
+    """Short, stable name of one version of a blob (its ETag changes with every write)."""
+    return hashlib.sha1(entry.etag.encode()).hexdigest()[:12]
+
+
+def conflict_path(container: str, name: str, side: str, since: datetime, version: BlobEntry) -> str:
+    """Where a conflict keeps the losing version, in ``STATE_CONTAINER`` of the destination
+    account: outside every datastore (training jobs never read it as data) and named per version,
+    so a re-run that meets a newer version of the same blob keeps that one too."""
+    stamp = since.strftime("%Y%m%dT%H%M%SZ")
+    return f"{CONFLICTS_PREFIX}/{container}/{name}~{side}-{stamp}-{version_tag(version)}"
+
+
+def changed_after(entry: BlobEntry, since: datetime) -> bool:
+    """Written after the recovery point; an unknown time counts as changed (the safe side)."""
+    return entry.last_modified is None or entry.last_modified > since
+
+
+def failback_action(
+    action: Action,
+    since: datetime,
+    policy: ConflictPolicy = "keep-both",
+    dest_side: str = "primary",
+    container: str = "",
+) -> Action:
+    """Fail-back's rule for one action of :func:`diff_sorted` (source: the side that served).
+
+    ``since`` is the recovery point recorded at cut-over (when the listing it came from started,
+    so every write after it on either side is "after"). Only what changed in the source after
+    it is copied back. A destination blob changed after it is never replaced nor deleted
+    without its version being kept: changed on both sides is a conflict, and whichever version
+    the policy makes live, the other is saved under :func:`conflict_path` (keep-both and
+    prefer-<source side> keep the source live; prefer-<destination side> keeps the destination)."""
+    src, dst = action.source, action.dest
+    if action.kind is ActionKind.DELETE:
+        if dst is not None and (changed_after(dst, since) or dst.tier == ARCHIVE):
+            return Action(ActionKind.SKIP, action.name, None, dst,
+                          f"not deleted: the {dest_side}'s blob changed after the recovery point")  # fmt: skip
+        return action
+    if action.kind not in (ActionKind.COPY, ActionKind.UPDATE_PROPERTIES) or src is None or dst is None:
+        return action
+    if not changed_after(src, since):
+        reason = f"unchanged in the source since the recovery point; the {dest_side}'s version is kept"
+        return Action(ActionKind.SKIP, action.name, src, dst, reason)
+    if not changed_after(dst, since):
+        return action
+    if policy == f"prefer-{dest_side}":
+        keep = conflict_path(container, action.name, "source", since, src)
+        return Action(ActionKind.COPY, action.name, src, dst,
+                      f"conflict (changed on both sides): the {dest_side}'s version stays ({policy}); "
+                      f"the source's version kept as {keep}", action.checkpoint_md5, keep_source_as=keep)  # fmt: skip
+    keep = conflict_path(container, action.name, dest_side, since, dst)
+    return Action(ActionKind.COPY, action.name, src, dst,
+                  f"conflict (changed on both sides): the source's version wins ({policy}); "
+                  f"the {dest_side}'s version kept as {keep}", action.checkpoint_md5, keep_dest_as=keep)  # fmt: skip
 
 
 def apply_since(
-    actions: Iterable[Action], since: datetime, policy: ConflictPolicy = "keep-both", dest_side: str = "primary"
+    actions: Iterable[Action],
+    since: datetime,
+    policy: ConflictPolicy = "keep-both",
+    dest_side: str = "primary",
+    container: str = "",
 ) -> Iterator[Action]:
-    """Fail-back rules on top of :func:`diff_sorted`: ``since`` is the recovery point (the last
-    checkpoint towards the side now serving). Only what changed in the source after it is
-    copied back; a destination blob changed after it too is a conflict, resolved by ``policy``
-    (keep-both by default: the destination's version is kept under :func:`conflict_name`).
-    Never a silent overwrite: a destination newer than the recovery point is never replaced by
-    an older source version."""
+    """:func:`failback_action` over a stream of actions."""
     for action in actions:
-        src, dst = action.source, action.dest
-        if action.kind not in (ActionKind.COPY, ActionKind.UPDATE_PROPERTIES) or src is None or dst is None:
-            yield action
-            continue
-        src_changed = src.last_modified is None or src.last_modified > since
-        dst_changed = dst.last_modified is not None and dst.last_modified > since
-        if not src_changed:
-            yield Action(
-                ActionKind.SKIP,
-                action.name,
-                src,
-                dst,
-                f"unchanged in the source since the recovery point; the {dest_side}'s version is kept",
-            )
-        elif not dst_changed:
-            yield action
-        elif policy == f"prefer-{dest_side}":
-            yield Action(
-                ActionKind.SKIP,
-                action.name,
-                src,
-                dst,
-                f"conflict (changed on both sides): kept the {dest_side}'s version ({policy})",
-            )
-        elif policy == "keep-both":
-            keep = conflict_name(action.name, dest_side, since)
-            yield Action(
-                action.kind if action.kind is ActionKind.COPY else ActionKind.COPY,
-                action.name,
-                src,
-                dst,
-                f"conflict (changed on both sides): the {dest_side}'s version kept as {keep}",
-                action.checkpoint_md5,
-                keep_dest_as=keep,
-            )
-        else:
-            yield Action(
-                action.kind,
-                action.name,
-                src,
-                dst,
-                f"conflict (changed on both sides): the source's version wins ({policy})",
-                action.checkpoint_md5,
-            )
+        yield failback_action(action, since, policy, dest_side, container)
 
 
 def merge_names(*listings: Iterable[str]) -> Iterator[str]:
@@ -434,6 +455,7 @@ class ShardCounts:
     bytes_copied: int = 0
     verified: int = 0
     conflicts: int = 0  # fail-back: changed on both sides since the recovery point
+    kept: int = 0  # fail-back: destination blobs kept (not deleted, not replaced) by the rules
 
     def add(self, other: ShardCounts) -> None:
         for k in vars(self):

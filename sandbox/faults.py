@@ -47,6 +47,7 @@ class FaultState:
     throttle_service: str | None = None
     latency_ms: int = 0
     fail_nth: list[FailNth] = field(default_factory=list)
+    vault_read_only: bool = False  # the Key Vault answers reads only (as while it is failed over)
 
 
 @dataclass
@@ -89,6 +90,16 @@ class FaultEngine:
         with self._lock:
             self.state.fail_nth.append(rule)
 
+    def set_vault_read_only(self, on: bool = True) -> None:
+        with self._lock:
+            self.state.vault_read_only = on
+
+    def vault_is_read_only(self, region: str | None) -> bool:
+        """Whether the Key Vault hosted in ``region`` must refuse writes: the control is set, or
+        that region is down (the vault has failed over to its pair, read-only; see keyvault_data)."""
+        with self._lock:
+            return self.state.vault_read_only or (region is not None and region in self.state.outages)
+
     def heal(self) -> None:
         with self._lock:
             self.state = FaultState()
@@ -98,7 +109,8 @@ class FaultEngine:
             return asdict(self.state)
 
     def apply(self, spec: dict) -> dict:
-        """Apply a control document: {"outage": {...}, "throttle": {...}, "latency_ms": N, "fail_nth": {...}}."""
+        """Apply a control document: {"outage": {...}, "throttle": {...}, "latency_ms": N, "fail_nth": {...},
+        "vault_read_only": bool}."""
         if "heal" in spec and spec["heal"]:
             self.heal()
         if "outage" in spec:
@@ -111,6 +123,8 @@ class FaultEngine:
             self.set_latency(int(spec["latency_ms"]))
         if "fail_nth" in spec:
             self.add_fail_nth(FailNth(**spec["fail_nth"]))
+        if "vault_read_only" in spec:
+            self.set_vault_read_only(bool(spec["vault_read_only"]))
         return self.describe()
 
     # ---- per request ---------------------------------------------------------------------

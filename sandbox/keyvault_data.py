@@ -9,9 +9,20 @@ Authentication follows Key Vault's challenge: a request without a valid token ge
 ``WWW-Authenticate`` header naming the sandbox authority; the client then fetches a token for
 ``https://vault.azure.net/.default`` and retries. The reader principal may read, not write.
 
-Faults: a vault fails over by itself in Azure, so region outages are *not* applied here;
-throttling, latency and fail-nth are (service ``keyvault``). State is a sqlite file, so a
-restart keeps the secrets.
+Faults: a vault fails over by itself in Azure, so an outage of the vault's region
+(``VAULT_REGION``, any mode) does not make it unreachable: it makes it *read-only*, as Azure's
+vault is while it runs failed over in the paired region. Reads (get/list secrets, versions and
+deleted secrets) still answer; writes (set, update, delete, purge, recover, restore) answer 503
+``ServiceUnavailable`` "Operation "SecretSet" is unavailable: the service is currently in a
+read-only state." (see ``_read_only`` for the sources). The control document
+``{"vault_read_only": true}`` makes the vault read-only without an outage; heal clears both.
+Not modelled: the phase before Microsoft starts the failover, when the vault may be unreachable
+for hours (emulate it with a fail-nth rule on service ``keyvault``). Throttling, latency and
+fail-nth are applied as usual (service ``keyvault``). Note that azure-core retries a 503 (PUT and
+DELETE, and POST/PATCH too) up to 10 times with exponential backoff, so a write during read-only
+mode fails only after minutes unless the client is built with fewer retries.
+
+State is a sqlite file, so a restart keeps the secrets.
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ from sandbox.faults import FaultEngine
 from sandbox.tokens import Caller, verify_authorization
 
 SERVICE = "keyvault"
-VAULT_REGION = "eastus"  # where the shared vault lives; used for the request log only
+VAULT_REGION = "eastus"  # where the shared vault lives (the plan's primary); an outage there = read-only
 AUDIENCE = "https://vault.azure.net"
 RECOVERABLE_DAYS = 90
 PAGE_SIZE = 25  # Key Vault's maximum maxresults
@@ -64,6 +75,48 @@ def _not_found(name: str) -> KvError:
 
 def _deleted_not_found(name: str) -> KvError:
     return KvError(404, "SecretNotFound", f"Deleted Secret not found: {name}")
+
+
+# Read-only mode while the vault is failed over.
+# Source (what is documented): learn.microsoft.com, "Azure Key Vault availability and redundancy",
+# section "Failover across regions" (https://learn.microsoft.com/azure/key-vault/general/disaster-recovery-guidance):
+# "During failover, your key vault is in read-only mode. The following operations are supported in
+# read-only mode: List certificates, Get certificates, List secrets, Get secrets, List keys, Get
+# (properties of) keys, Encrypt, Decrypt, Wrap, Unwrap, Verify, Sign, Backup"; and "After a failover is
+# failed back, all request types (including read and write requests) are available." The same list is
+# in "Reliability in Azure Key Vault" (learn.microsoft.com/azure/reliability/reliability-key-vault),
+# "Microsoft-managed failover to a paired region" > "Considerations". Neither page gives the HTTP
+# status or error code of a refused write.
+# Inferred (from what users reported, not from Microsoft docs): on 2023-03-08 a secret write logged
+# "Operation returned an invalid status code 'ServiceUnavailable' / Code: ServiceUnavailable / Message:
+# Operation "SecretSet" is unavailable: the service is currently in a read-only state."
+# (github.com/MSEndpointMgr/CloudLAPS/issues/70), i.e. HTTP 503 with that error code and message; on
+# 2023-03-06 `az keyvault secret set` failed with 503 while the portal said "KeyVault is in read only
+# mode" (github.com/Azure/azure-cli/issues/25693). So: 503 + "ServiceUnavailable" for every refused
+# write; the other operation names (SecretUpdate, SecretDelete, ...) follow Key Vault's logging names
+# and are our extrapolation from "SecretSet". Whether Azure sends Retry-After is unknown: none is sent.
+_READ_ONLY_OPS = {
+    ("PUT", "secrets"): "SecretSet",
+    ("PATCH", "secrets"): "SecretUpdate",
+    ("DELETE", "secrets"): "SecretDelete",
+    ("DELETE", "deletedsecrets"): "SecretPurge",
+    ("POST", "deletedsecrets"): "SecretRecover",
+    ("POST", "secrets"): "SecretRestore",  # POST /secrets/restore (backup, also a POST, is allowed)
+}
+
+
+def _read_only(method: str, parts: list[str]) -> KvError | None:
+    """The refusal of a write while the vault is read-only; None for a request it still serves."""
+    if method not in _WRITES:
+        return None
+    if method == "POST" and parts[-1:] == ["backup"]:
+        return None  # "Backup" is in the documented list of operations read-only mode supports
+    operation = _READ_ONLY_OPS.get((method, parts[0] if parts else ""), "Secret" + method.title())
+    return KvError(
+        503,
+        "ServiceUnavailable",
+        f'Operation "{operation}" is unavailable: the service is currently in a read-only state.',
+    )
 
 
 class SecretStore:
@@ -185,9 +238,10 @@ class SecretStore:
 class KeyVaultApp:
     """The ASGI app: faults, the auth challenge, then a small hand-written router."""
 
-    def __init__(self, config: SandboxConfig, faults: FaultEngine) -> None:
+    def __init__(self, config: SandboxConfig, faults: FaultEngine, region: str = VAULT_REGION) -> None:
         self.config = config
         self.faults = faults
+        self.region = region  # the vault's home region: its outage makes the vault read-only
         self.base = config.keyvault_uri.rstrip("/")
         config.dir.mkdir(parents=True, exist_ok=True)
         self.store = SecretStore(config.dir / "keyvault.sqlite")
@@ -201,15 +255,16 @@ class KeyVaultApp:
             return
         method: str = scope["method"]
         path: str = scope["path"]
-        # Outages are not applied to the vault (region None); throttling/latency/fail-nth are.
+        # An outage does not take the vault down (region None here): it makes it read-only, which
+        # route() applies; throttling/latency/fail-nth are applied here.
         decision = await self.faults.decide(SERVICE, None, method, path)
         if decision is not None:
             if decision.reset:
-                self.faults.record(SERVICE, VAULT_REGION, method, path, 0)
+                self.faults.record(SERVICE, self.region, method, path, 0)
                 await abort_connection(receive)
                 return
             error = KvError(decision.status, decision.code, decision.message)
-            self.faults.record(SERVICE, VAULT_REGION, method, path, decision.status)
+            self.faults.record(SERVICE, self.region, method, path, decision.status)
             await _send_json(send, decision.status, error.body(), decision.headers)
             return
 
@@ -227,7 +282,7 @@ class KeyVaultApp:
             )
         except KvError as err:
             status, body = err.status, err.body()
-        self.faults.record(SERVICE, VAULT_REGION, method, path, status, principal)
+        self.faults.record(SERVICE, self.region, method, path, status, principal)
         await _send_json(send, status, body, extra)
 
     # ---- routing ---------------------------------------------------------------------------
@@ -243,6 +298,10 @@ class KeyVaultApp:
                 inner="ForbiddenByRbac",
             )
         parts = [p for p in path.split("/") if p]
+        if self.faults.vault_is_read_only(self.region):
+            refusal = _read_only(method, parts)
+            if refusal is not None:
+                raise refusal
         body = _json(raw) if raw else {}
         skip = int(query.get("$skiptoken", ["0"])[0] or 0)
         size = max(1, min(PAGE_SIZE, int(query.get("maxresults", [PAGE_SIZE])[0])))
@@ -438,6 +497,6 @@ async def _send_json(send: Any, status: int, body: Any, headers: dict[str, str] 
     await send({"type": "http.response.body", "body": payload})
 
 
-def create_keyvault_app(config: SandboxConfig, faults: FaultEngine) -> KeyVaultApp:
+def create_keyvault_app(config: SandboxConfig, faults: FaultEngine, region: str = VAULT_REGION) -> KeyVaultApp:
     """The ASGI app that ``sandbox.server`` serves over HTTPS on the ``keyvault`` port."""
-    return KeyVaultApp(config, faults)
+    return KeyVaultApp(config, faults, region)

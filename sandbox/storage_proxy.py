@@ -11,6 +11,9 @@ account's region is down, throttled or due to fail.
 It sits on the replication hot path (benchmarked against rclone), hence plain ASGI without a
 router, a small pooled HTTP/1.1 client for the hop to Azurite (:mod:`sandbox.upstream`; httpx
 cost ~2.4 ms CPU per request there), small bodies sent in one piece and large ones streamed.
+
+One Azure rule Azurite does not enforce is added here: synchronous Copy Blob From URL accepts
+only a block blob as its source (see :meth:`StorageProxy._sync_copy_rejection`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import email.utils
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 from sandbox.asgi_utils import abort_connection
@@ -107,8 +111,78 @@ class StorageProxy:
             await send({"type": "http.response.body", "body": body})
             return
 
+        if method == "PUT":
+            rejection = await self._sync_copy_rejection(scope)
+            if rejection is not None:
+                status, headers, body = storage_error(rejection)
+                self.faults.record(SERVICE, region, method, path, status)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+
         status = await self._forward(scope, receive, send)
         self.faults.record(SERVICE, region, method, path, status)
+
+    async def _sync_copy_rejection(self, scope: dict[str, Any]) -> Decision | None:
+        """Copy Blob From URL (``x-ms-requires-sync: true``) of an append or page blob: Azure's 409.
+
+        "The source for a Copy Blob From URL operation can be any committed block blob" -- Copy
+        Blob From URL, https://learn.microsoft.com/rest/api/storageservices/copy-blob-from-url.
+        Azure answers any other source type with 409 CannotVerifyCopySource "The copy source must
+        be a block blob." (seen for append blobs in Azure/azure-sdk-for-go#20942 and for page
+        blobs in Azure/azure-cli#13478). Azurite copies them instead, so the proxy looks the
+        source's type up with one HEAD (its URL carries the caller's SAS) before forwarding.
+        Only sync-copy PUTs pay for it; the asynchronous Copy Blob copies any type, as Azurite
+        does. Anything but a clear AppendBlob/PageBlob answer -- a source outside this Azurite,
+        a 403/404, Azurite unreachable -- forwards the request unchanged: Azurite's own error
+        then. The source URL is never logged or echoed (its query is a SAS).
+        """
+        source: bytes | None = None
+        sync = False
+        version: bytes | None = None
+        for name, value in scope["headers"]:  # ASGI header names are lower-case
+            if name == b"x-ms-copy-source":
+                source = value.strip()
+            elif name == b"x-ms-requires-sync":
+                sync = value.strip().lower() == b"true"
+            elif name == b"x-ms-version":
+                version = value
+        if not sync or not source:
+            return None
+        target = self._local_blob_target(source)
+        if target is None:
+            return None
+        host, path_query = target
+        headers = [(b"host", host)] + ([(b"x-ms-version", version)] if version else [])
+        try:
+            response = await self.pool.request("HEAD", path_query, headers, None)
+        except UpstreamError:
+            return None
+        try:
+            async for _ in response.body():  # empty for a HEAD; lets the connection be pooled
+                pass
+        finally:
+            response.release()
+        if response.status != 200:
+            return None
+        blob_type = next((v for k, v in response.headers if k == b"x-ms-blob-type"), b"")
+        if blob_type.lower() not in (b"appendblob", b"pageblob"):
+            return None
+        return Decision(409, "CannotVerifyCopySource", "The copy source must be a block blob.")
+
+    def _local_blob_target(self, source: bytes) -> tuple[bytes, bytes] | None:
+        """``(host, path?query)`` of a copy source served by this sandbox's Azurite, else None."""
+        try:
+            url = urlsplit(source)
+            port = url.port
+        except ValueError:
+            return None
+        local_ports = (self.config.ports["storage"], self.config.ports["azurite"])
+        if url.scheme not in (b"http", b"https") or url.hostname not in (b"127.0.0.1", b"localhost"):
+            return None
+        if port not in local_ports or not url.path.startswith(b"/"):
+            return None
+        return url.netloc, url.path + (b"?" + url.query if url.query else b"")
 
     async def _forward(self, scope: dict[str, Any], receive: Any, send: Any) -> int:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()

@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -41,6 +42,7 @@ from azure.storage.blob import (
 
 from foundry_dr.blob_sync import (
     ARCHIVE,
+    STATE_CONTAINER,
     UNCHANGED,
     Action,
     ActionKind,
@@ -50,6 +52,7 @@ from foundry_dr.blob_sync import (
     apply_since,
     blob_excluded,
     diff_sorted,
+    failback_action,
 )
 from foundry_dr.redact import redact_text
 from foundry_dr.retry import PermanentError, TransientError, is_transient
@@ -61,7 +64,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("foundry_dr.blob_copier")
 
-CHECKPOINT_CONTAINER = "foundry-dr"
+CHECKPOINT_CONTAINER = STATE_CONTAINER
 CHECKPOINT_PREFIX = "blob-checkpoints"
 PAGE_SIZE = 5000  # List Blobs maximum
 SYNC_COPY_LIMIT = 256 * 1024 * 1024  # Copy Blob From URL (synchronous) handles blobs up to this
@@ -69,13 +72,17 @@ STREAM_BLOCK = 4 * 1024 * 1024
 SINGLE_PUT_LIMIT = 4 * 1024 * 1024
 SAS_LIFETIME = timedelta(hours=1)
 SAS_RENEW_BEFORE = timedelta(minutes=15)
+# Blob times (Last-Modified) come from the storage service's clock, ours from this machine's:
+# a recovery point is taken this much earlier, so a skew of up to it never makes a write "older".
+CLOCK_MARGIN = timedelta(seconds=5)
 COPY_STALL_SECONDS = 300.0
 MAX_FAILURE_SAMPLES = 50
 SAMPLES_PER_KIND = 10
 # Server-side copy refused for reasons a streaming copy avoids (source not reachable from the
 # destination's service, e.g. network rules, another cloud, or an emulator across instances).
+# Decided per blob, never per account pair: one refused blob says nothing about the others.
 REFUSED_CODES = {"CannotVerifyCopySource", "FeatureNotSupported", "APINotImplemented", "NotImplemented"}
-SOURCE_CHANGED_CODES = {"SourceConditionNotMet", "ConditionNotMet"}
+MAX_CONFLICT_COPIES = 1000  # listed in the report; the count is always exact
 
 Transfer = Literal["server-side", "streaming", "auto"]
 Verify = Literal["changed", "all"]
@@ -85,9 +92,6 @@ _DRY_RUN_OUTCOME = {
     ActionKind.DELETE: "deleted",
     ActionKind.UPDATE_PROPERTIES: "updated",
 }
-# Outcome of server-side copy detection per (source account, destination account), per process.
-_PAIR_MODE: dict[tuple[str, str], str] = {}
-_PAIR_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,11 @@ class ShardResult:
     samples: dict[str, list[str]] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None
+    # when the source listing started: every source write after it may be missing from this
+    # run, so it (not the run's end) is the shard's recovery point
+    listed_at: datetime | None = None
+    conflict_copies: list[str] = field(default_factory=list)  # account/container/path of kept versions
+    unprotected: list[str] = field(default_factory=list)  # name: reason, for blobs left uncopied
 
     def sample(self, kind: str, text: str) -> None:
         bucket = self.samples.setdefault(kind, [])
@@ -155,9 +164,14 @@ class PermanentShardFailure(ShardFailed, PermanentError):
     """Some blobs failed for reasons a retry will not fix (verification, permissions)."""
 
 
+class DestinationChanged(TransientError):
+    """The destination blob changed after it was listed (another writer): it was not overwritten;
+    the shard's retry lists it again and decides anew."""
+
+
 @dataclass
 class _Outcome:
-    kind: str  # copied | updated | skipped | deleted | vanished | failed
+    kind: str  # copied | updated | skipped | kept | deleted | vanished | failed
     md5_hex: str | None = None
     nbytes: int = 0
     error: str | None = None
@@ -187,7 +201,16 @@ def entry_from(props: Any) -> BlobEntry:
         content_disposition=cs.content_disposition,
         cache_control=cs.cache_control,
         metadata=dict(props.metadata or {}),
+        blob_type=getattr(props.blob_type, "value", props.blob_type),
     )
+
+
+def dest_conditions(dst: BlobEntry | None) -> dict[str, Any]:
+    """Write only over the destination version that was listed (or only where none existed), so a
+    writer active during the run never loses a write to a replication's overwrite."""
+    if dst is None:
+        return {"match_condition": MatchConditions.IfMissing}
+    return {"etag": dst.etag, "match_condition": MatchConditions.IfNotModified}
 
 
 def content_settings_of(entry: BlobEntry, md5: bytes | None) -> ContentSettings:
@@ -395,29 +418,18 @@ class ShardCopier:
         return redact_text(text, self.secrets)
 
     # -- transfer mode ---------------------------------------------------------------------
-    @property
-    def pair(self) -> tuple[str, str]:
-        return (self.job.source_account, self.job.dest_account)
-
     def mode(self) -> str:
-        if self.job.transfer == "streaming":
-            return "streaming"
-        with _PAIR_LOCK:
-            return _PAIR_MODE.get(self.pair, "server-side")
+        return "streaming" if self.job.transfer == "streaming" else "server-side"
 
-    def _fall_back(self, exc: BaseException) -> None:
+    def _fall_back(self, src: BlobEntry, exc: BaseException) -> None:
+        """Server-side copy of this one blob was refused: stream it (auto), or fail it."""
         if self.job.transfer != "auto":
             raise PermanentError(
-                f"server-side copy refused from {self.job.source_account} to {self.job.dest_account} "
-                f"({describe_error(exc)}); set replication.transfer to 'auto' or 'streaming'"
+                f"{self.job.container}/{src.name}: server-side copy refused from {self.job.source_account} to "
+                f"{self.job.dest_account} ({describe_error(exc)}); set replication.transfer to 'auto' or 'streaming'"
             ) from None
-        with _PAIR_LOCK:
-            if _PAIR_MODE.get(self.pair) != "streaming":
-                _PAIR_MODE[self.pair] = "streaming"
-                log.warning(
-                    "server-side copy %s -> %s refused (%s); streaming instead",
-                    *self.pair, describe_error(exc),
-                )  # fmt: skip
+        log.info("%s/%s: server-side copy refused (%s); streaming it", self.job.container, src.name,
+                 describe_error(exc))  # fmt: skip
 
     # -- SAS -------------------------------------------------------------------------------
     def source_sas(self) -> str:
@@ -448,13 +460,14 @@ class ShardCopier:
             return self._sas[0]
 
     # -- per-blob operations ----------------------------------------------------------------
-    def copy(self, src: BlobEntry, defer: bool = True) -> _Outcome:
-        """Copy and verify one blob; re-copy once on a mismatch; a persistent one is permanent.
+    def copy(self, src: BlobEntry, dst: BlobEntry | None, defer: bool = True) -> _Outcome:
+        """Copy and verify one blob over the listed destination version ``dst`` (None: there was
+        none), never over another; re-copy once on a mismatch; a persistent one is permanent.
         With ``defer`` a server-side copy of a blob with an MD5 is verified later, in bulk, from
         a listing of the destination (one request per 5,000 blobs instead of one per blob)."""
         for attempt in (1, 2):
             try:
-                src, md5_hex, transfer = self._copy_once(src, defer and attempt == 1)
+                src, md5_hex, transfer = self._copy_once(src, dst, defer and attempt == 1)
             except ResourceNotFoundError as exc:
                 if getattr(exc, "error_code", None) in ("BlobNotFound", None) and not self._source_exists(src):
                     return _Outcome("vanished", error="deleted from the source during the run")
@@ -464,6 +477,7 @@ class ShardCopier:
             if md5_hex is not None:
                 return _Outcome("copied", md5_hex, src.size, transfer=transfer)
             log.warning("%s/%s: MD5 mismatch after copy attempt %d", self.job.container, src.name, attempt)
+            dst = entry_from(self.dst_cc.get_blob_client(src.name).get_blob_properties())  # our own copy
         raise PermanentError(
             f"{self.job.container}/{src.name}: destination MD5 differs from the source after a re-copy"
         )
@@ -471,43 +485,58 @@ class ShardCopier:
     def copy_or_confirm(self, action: Action) -> _Outcome:
         """Copy, unless the destination has the same size and only an MD5 is missing on one
         side: then hash the side(s) without one, and if the bytes are equal record the MD5 on
-        the destination instead of copying (and of overwriting the destination)."""
+        the destination instead of copying (and of overwriting the destination). A conflict
+        first keeps the version that will not be live (see ``failback_action``)."""
         src, dst = action.source, action.dest
         assert src is not None
+        if action.keep_source_as:
+            md5_hex = self.keep_copy(self.src_cc, src, action.keep_source_as)
+            return _Outcome("kept", md5_hex, src.size)
         if action.keep_dest_as and dst is not None:
-            self.keep_destination_copy(dst, action.keep_dest_as)
+            self.keep_copy(self.dst_cc, dst, action.keep_dest_as)
         if dst is not None and dst.size == src.size and (src.content_md5 is None or dst.content_md5 is None):
             want = src.md5_hex or self.hash_blob(self.src_cc, src.name, src.etag)
             got = dst.md5_hex or self.hash_blob(self.dst_cc, dst.name, dst.etag)
             if want == got:
                 if dst.content_md5 is None or not src.same_properties(dst):
                     client = self.dst_cc.get_blob_client(src.name)
-                    client.set_http_headers(content_settings_of(src, bytes.fromhex(want)))
+                    client.set_http_headers(content_settings_of(src, bytes.fromhex(want)), **dest_conditions(dst))
                     if dict(src.metadata) != dict(dst.metadata):
                         client.set_blob_metadata(src.metadata)
                 return _Outcome("skipped", want)
-        return self.copy(src)
+        return self.copy(src, dst)
 
-    def keep_destination_copy(self, dst: BlobEntry, keep_as: str) -> None:
-        """Conflict, keep-both: save the destination's version under ``keep_as`` before it is
-        replaced, verified by MD5. Streamed within the destination account (conflicts are rare)."""
-        target = self.dst_cc.get_blob_client(keep_as)
+    def keep_copy(self, cc: ContainerClient, version: BlobEntry, keep_as: str) -> str:
+        """Save ``version`` of a blob of ``cc`` (source or destination) under ``keep_as`` in the
+        destination account's state container, verified by MD5; the MD5 hex. Named per version,
+        so an existing copy is this very version, kept by an earlier attempt. Streamed (conflicts
+        are rare) and conditional on the version, so it is exactly the one that was listed."""
+        target = self.dst_svc.get_blob_client(CHECKPOINT_CONTAINER, keep_as)
         with contextlib.suppress(ResourceNotFoundError):
-            if target.get_blob_properties().etag:  # kept by an earlier attempt of this run
-                return
-        downloader = self.dst_cc.get_blob_client(dst.name).download_blob(
-            etag=dst.etag, match_condition=MatchConditions.IfNotModified)
-        md5 = hashlib.md5()
+            kept = target.get_blob_properties()
+            return kept.content_settings.content_md5.hex() if kept.content_settings.content_md5 else ""
+        ensure_container(self.dst_svc, CHECKPOINT_CONTAINER)
+        try:
+            downloader = cc.get_blob_client(version.name).download_blob(
+                etag=version.etag, match_condition=MatchConditions.IfNotModified)
+        except HttpResponseError as exc:
+            if exc.status_code == 412:
+                raise DestinationChanged(f"{self.job.container}/{version.name}: changed while its conflict copy "
+                                         "was being kept; nothing overwritten") from None
+            raise
+        md5 = hashlib.md5(usedforsecurity=False)
 
         def chunks() -> Iterator[bytes]:
             for chunk in downloader.chunks():
                 md5.update(chunk)
                 yield chunk
 
-        target.upload_blob(chunks(), overwrite=False, metadata={**dst.metadata, "foundry_dr_conflict_of": dst.name},
-                           content_settings=content_settings_of(dst, dst.content_md5))
-        if dst.content_md5 and md5.digest() != dst.content_md5:
-            raise PermanentError(f"conflict copy {keep_as} does not match {dst.name}; the destination was kept")
+        origin = quote(f"{cc.account_name}/{cc.container_name}/{version.name}", safe="/")
+        target.upload_blob(chunks(), overwrite=False, metadata={**version.metadata, "foundry_dr_conflict_of": origin},
+                           content_settings=content_settings_of(version, version.content_md5))
+        if version.content_md5 and md5.digest() != version.content_md5:
+            raise PermanentError(f"conflict copy {keep_as} does not match {version.name}; nothing was replaced")
+        return md5.hexdigest()
 
     def _source_exists(self, src: BlobEntry) -> bool:
         try:
@@ -516,41 +545,54 @@ class ShardCopier:
         except ResourceNotFoundError:
             return False
 
-    def _copy_once(self, src: BlobEntry, defer: bool = False) -> tuple[BlobEntry, str | None, str]:
+    def _copy_once(
+        self, src: BlobEntry, dst: BlobEntry | None, defer: bool = False
+    ) -> tuple[BlobEntry, str | None, str]:
         """(source as copied, verified MD5 hex or None on mismatch, transfer used)."""
         for _ in range(3):  # the source may change between listing and copy: refresh and retry
             try:
                 if self.mode() == "server-side":
                     try:
-                        return src, self._server_copy(src, defer), "server-side"
+                        return src, self._server_copy(src, dst, defer), "server-side"
                     except HttpResponseError as exc:
                         if error_code(exc) in REFUSED_CODES and self._source_exists(src):
-                            self._fall_back(exc)
+                            self._fall_back(src, exc)
                         else:
                             raise
-                return src, self._stream_copy(src), "streaming"
+                return src, self._stream_copy(src, dst), "streaming"
             except HttpResponseError as exc:
-                if exc.status_code == 412 or error_code(exc) in SOURCE_CHANGED_CODES:
-                    src = entry_from(self.src_cc.get_blob_client(src.name).get_blob_properties())
+                if exc.status_code == 412 or error_code(exc) == "BlobAlreadyExists":
+                    # a source or a destination condition failed: tell which by the source's ETag
+                    fresh = entry_from(self.src_cc.get_blob_client(src.name).get_blob_properties())
+                    if fresh.etag == src.etag:
+                        raise DestinationChanged(
+                            f"{self.job.container}/{src.name}: the destination changed after it was listed; "
+                            "it was not overwritten (the retry decides again)"
+                        ) from None
+                    src = fresh
                     if src.tier == ARCHIVE:
                         raise PermanentError(f"{self.job.container}/{src.name}: archived during the run") from None
                     continue
                 raise
         raise TransientError(f"{self.job.container}/{src.name}: the source kept changing during the copy")
 
-    def _server_copy(self, src: BlobEntry, defer: bool = False) -> str | None:
+    def _server_copy(self, src: BlobEntry, dst_expect: BlobEntry | None, defer: bool = False) -> str | None:
+        """Copy Blob From URL (synchronous) for block blobs up to its size limit; async Copy Blob
+        for larger ones and for append and page blobs, which the synchronous API refuses (409
+        CannotVerifyCopySource) and the async one copies keeping their type."""
         dst = self.dst_cc.get_blob_client(src.name)
         url = f"{self.src_cc.get_blob_client(src.name).url}?{self.source_sas()}"
         kwargs: dict[str, Any] = {
             "metadata": src.metadata or None,
             "source_etag": src.etag,
             "source_match_condition": MatchConditions.IfNotModified,
+            **dest_conditions(dst_expect),
         }
         tier = _tier(src)
-        if tier is not None and tier != StandardBlobTier.HOT:
+        if tier is not None and tier != StandardBlobTier.HOT and src.is_block_blob:
             # Hot is every account's usual default; a differing default is fixed after the copy
             kwargs["standard_blob_tier"] = tier
-        sync = src.size <= SYNC_COPY_LIMIT
+        sync = src.size <= SYNC_COPY_LIMIT and src.is_block_blob
         if sync:
             # synchronous Copy Blob From URL: no polling; the service checks the source MD5
             kwargs["requires_sync"] = True
@@ -567,6 +609,8 @@ class ShardCopier:
                 src.name,
                 attempt + 1,
             )
+            # the failed copy left a destination of ours: overwrite only that one
+            kwargs.update(dest_conditions(entry_from(dst.get_blob_properties())))
         else:
             raise TransientError(f"{self.job.container}/{src.name}: server-side copy kept failing")
         if defer and src.content_md5 and self.job.verify == "changed":
@@ -592,20 +636,39 @@ class ShardCopier:
             time.sleep(delay)
             delay = min(delay * 1.6, 5.0)
 
-    def _stream_copy(self, src: BlobEntry) -> str | None:
-        """Ranged download -> staged blocks (each with a transactional MD5) -> commit."""
+    def _stream_copy(self, src: BlobEntry, dst_expect: BlobEntry | None) -> str | None:
+        """Ranged download -> staged blocks (each with a transactional MD5) -> commit; append and
+        page blobs are written as their own type (appended blocks, uploaded pages)."""
         blob = self.src_cc.get_blob_client(src.name)
         dst = self.dst_cc.get_blob_client(src.name)
+        cond = dest_conditions(dst_expect)
         down = blob.download_blob(etag=src.etag, match_condition=MatchConditions.IfNotModified)
         digest = hashlib.md5(usedforsecurity=False)
         tier = _tier(src)
-        if src.size <= SINGLE_PUT_LIMIT:
+        if not src.is_block_blob:
+            settings = content_settings_of(src, src.content_md5)
+            if src.blob_type == "PageBlob":
+                dst.create_page_blob(src.size, content_settings=settings, metadata=src.metadata, **cond)
+                offset = 0
+                for chunk in down.chunks():
+                    digest.update(chunk)
+                    if chunk.strip(b"\0"):  # an all-zero range is a page blob's unwritten default
+                        dst.upload_page(chunk, offset=offset, length=len(chunk), validate_content=True)
+                    offset += len(chunk)
+            else:
+                dst.create_append_blob(content_settings=settings, metadata=src.metadata, **cond)
+                for chunk in down.chunks():
+                    digest.update(chunk)
+                    for at in range(0, len(chunk), STREAM_BLOCK):
+                        dst.append_block(chunk[at:at + STREAM_BLOCK], validate_content=True)
+        elif src.size <= SINGLE_PUT_LIMIT:
             data = down.readall()
             digest.update(data)
             md5 = src.content_md5 or digest.digest()
             dst.upload_blob(
-                data, overwrite=True, metadata=src.metadata, validate_content=True,
+                data, overwrite=dst_expect is not None, metadata=src.metadata, validate_content=True,
                 content_settings=content_settings_of(src, md5), standard_blob_tier=tier,
+                **({} if dst_expect is None else cond),
             )  # fmt: skip
         else:
             blocks: list[BlobBlock] = []
@@ -630,6 +693,7 @@ class ShardCopier:
                 metadata=src.metadata,
                 content_settings=content_settings_of(src, md5),
                 standard_blob_tier=tier,
+                **cond,
             )
         computed = digest.hexdigest()
         if src.content_md5 and src.content_md5.hex() != computed:
@@ -688,18 +752,36 @@ class ShardCopier:
         return _Outcome("updated", src.md5_hex or action.checkpoint_md5)
 
     def verify_skipped(self, action: Action) -> _Outcome:
-        """verify="all": re-hash the destination of an unchanged blob; re-copy on a mismatch."""
+        """verify="all": re-hash the destination of an unchanged blob; on a mismatch re-copy it,
+        except in fail-back (``since``), where a differing destination goes through the same
+        rules as any other action: a version written there after the recovery point is kept."""
         src, dst = action.source, action.dest
         assert src is not None and dst is not None
         want = src.md5_hex or action.checkpoint_md5 or self.hash_blob(self.src_cc, src.name, src.etag)
-        if self.hash_blob(self.dst_cc, src.name) == want:
+        if self.hash_blob(self.dst_cc, src.name, dst.etag) == want:
             return _Outcome("skipped", want)
+        differs = Action(ActionKind.COPY, src.name, src, dst, "destination content differs from the source")
+        if self.job.since is not None:
+            differs = failback_action(differs, self.job.since, self.job.conflict_policy, self.job.dest_side,
+                                      self.job.container)  # fmt: skip
+            if differs.kind is ActionKind.SKIP:
+                return _Outcome("kept")
         log.warning("%s/%s: destination content differs from the source; re-copying", self.job.container, src.name)
-        return self.copy(src)
+        return self.copy_or_confirm(differs)
 
     def delete(self, action: Action) -> _Outcome:
-        with contextlib.suppress(ResourceNotFoundError):
-            self.dst_cc.get_blob_client(action.name).delete_blob(delete_snapshots="include")
+        """Delete the listed destination version only (a newer write by someone else stays)."""
+        assert action.dest is not None
+        try:
+            self.dst_cc.get_blob_client(action.name).delete_blob(
+                delete_snapshots="include", **dest_conditions(action.dest))
+        except ResourceNotFoundError:
+            pass
+        except HttpResponseError as exc:
+            if exc.status_code == 412:
+                raise DestinationChanged(f"{self.job.container}/{action.name}: changed after it was listed; "
+                                         "not deleted") from None
+            raise
         return _Outcome("deleted")
 
     def guarded(self, fn: Callable[[Action], _Outcome], action: Action) -> _Outcome:
@@ -725,11 +807,13 @@ class ShardCopier:
         checkpoint = _Checkpoint(self.dst_svc, job.source_account, job.container, job.shard)
         if not job.dry_run:
             ensure_container(self.dst_svc, job.dest_container or job.container)
+        # before the listing's first request, less a margin for the storage service's clock
+        result.listed_at = datetime.now(UTC) - CLOCK_MARGIN
         source = _prefetch(lambda: list_entries(self.src_cc, job.shard, job.excludes, missing_ok=False))
         dest = _prefetch(lambda: list_entries(self.dst_cc, job.shard, job.excludes, missing_ok=True))
         actions = diff_sorted(source, dest, checkpoint.read(), job.mirror_deletes)
         if job.since is not None:
-            actions = apply_since(actions, job.since, job.conflict_policy, job.dest_side)
+            actions = apply_since(actions, job.since, job.conflict_policy, job.dest_side, job.container)
         transient_streak = 0
         try:
             with ThreadPoolExecutor(job.concurrency, thread_name_prefix="blob-copy") as pool:
@@ -790,10 +874,11 @@ class ShardCopier:
             return pool.submit(self.guarded, self.update_properties, action)
         if action.kind is ActionKind.DELETE:
             return pool.submit(self.guarded, self.delete, action)
+        src = action.source
+        if src is None:  # a destination blob the fail-back rules keep
+            return _Outcome("kept")
         if action.kind is ActionKind.SKIP and self.job.verify == "all":
             return pool.submit(self.guarded, self.verify_skipped, action)
-        src = action.source
-        assert src is not None
         return _Outcome("skipped", src.md5_hex or action.checkpoint_md5)
 
     def _record(self, result: ShardResult, checkpoint: _Checkpoint, action: Action, outcome: _Outcome) -> None:
@@ -803,6 +888,9 @@ class ShardCopier:
         if action.reason.startswith("conflict") and kind != "failed":
             c.conflicts += 1
             result.sample("conflict", f"{action.name}: {action.reason}")
+            kept = action.keep_dest_as or action.keep_source_as
+            if kept and len(result.conflict_copies) < MAX_CONFLICT_COPIES:
+                result.conflict_copies.append(f"{self.job.dest_account}/{CHECKPOINT_CONTAINER}/{kept}")
         if kind == "copied" and outcome.deferred is not None:
             self._defer(outcome.deferred)
             if outcome.transfer:
@@ -825,9 +913,14 @@ class ShardCopier:
         elif kind == "vanished":
             c.skipped += 1
             result.sample("vanished", action.name)
+        elif kind == "kept":
+            c.kept += 1
+            result.sample("kept", f"{action.name} ({action.reason})")
         elif kind == "archived":
             c.archived += 1
             result.sample("skip-archive", f"{action.name}: {action.reason}")
+            if len(result.unprotected) < MAX_FAILURE_SAMPLES:
+                result.unprotected.append(f"{self.job.container}/{action.name}: {action.reason}")
         elif kind == "deleted":
             c.deleted += 1
             result.sample("delete", action.name)
@@ -871,8 +964,9 @@ class ShardCopier:
                 head = next(dest, None)
             got = head if head is not None and head.name == src.name else None
             if got is None or got.size != src.size or got.md5_hex != src.md5_hex:
-                action = Action(ActionKind.COPY, src.name, src, None, "verification failed")
-                retry.append((src, pool.submit(self.guarded, lambda a: self.copy(a.source, defer=False), action)))
+                action = Action(ActionKind.COPY, src.name, src, got, "verification failed")
+                retry.append((src, pool.submit(self.guarded, lambda a: self.copy(a.source, a.dest, defer=False),
+                                               action)))
                 continue
             c.copied += 1
             c.verified += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 
 
-def _client(env: dict, which: str = "credential") -> SecretClient:
+def _client(env: dict, which: str = "credential", **kwargs: Any) -> SecretClient:
     cred = env[which]
     credential = ClientSecretCredential(
         cred["tenant_id"],
@@ -22,7 +23,7 @@ def _client(env: dict, which: str = "credential") -> SecretClient:
         connection_verify=env["ca_bundle"],
     )
     return SecretClient(
-        env["keyvault_uri"], credential, verify_challenge_resource=False, connection_verify=env["ca_bundle"]
+        env["keyvault_uri"], credential, verify_challenge_resource=False, connection_verify=env["ca_bundle"], **kwargs
     )
 
 
@@ -133,7 +134,102 @@ def test_throttling_is_retried_after_retry_after(secrets, name, control, sandbox
     assert entries[1]["t"] - entries[0]["t"] >= 0.9  # azure-core honoured Retry-After: 1
 
 
-def test_region_outage_does_not_touch_the_vault(secrets, name, control, sandbox) -> None:
-    control(sandbox, "POST", "/faults", {"outage": {"region": "eastus"}})
-    secrets.set_secret(name, "still-here")  # a vault fails over by itself
-    assert secrets.get_secret(name).value == "still-here"
+# ---- read-only mode (the vault failed over to its paired region) ----------------------------
+def _no_retry_client(env: dict) -> SecretClient:
+    """azure-core retries a 503 (even PUT/PATCH/POST) 10 times with backoff: minutes per write."""
+    return _client(env, retry_total=0)
+
+
+def _assert_read_only(client: SecretClient, name: str) -> None:
+    assert client.get_secret(name).value == "v1"
+    assert name in {p.name for p in client.list_properties_of_secrets()}
+    assert len(list(client.list_properties_of_secret_versions(name))) == 1
+    writes = {
+        "SecretSet": lambda: client.set_secret(name, "v2"),
+        "SecretUpdate": lambda: client.update_secret_properties(name, tags={"x": "y"}),
+        "SecretDelete": lambda: client.begin_delete_secret(name),
+    }
+    for operation, write in writes.items():
+        with pytest.raises(HttpResponseError) as info:
+            write()
+        assert info.value.status_code == 503, operation
+        assert info.value.error is not None and info.value.error.code == "ServiceUnavailable"
+        assert f'Operation "{operation}" is unavailable' in info.value.message
+        assert "read-only state" in info.value.message
+    assert client.get_secret(name).value == "v1"  # nothing was written
+
+
+@pytest.mark.parametrize("mode", ["503", "reset"])
+def test_outage_of_the_vault_region_makes_it_read_only(sandbox_env, name, control, sandbox, mode) -> None:
+    client = _no_retry_client(sandbox_env)
+    client.set_secret(name, "v1")
+    control(sandbox, "POST", "/faults", {"outage": {"region": "eastus", "mode": mode}})
+    _assert_read_only(client, name)
+
+
+def test_outage_of_another_region_leaves_the_vault_writable(secrets, name, control, sandbox) -> None:
+    control(sandbox, "POST", "/faults", {"outage": {"region": "westus"}})
+    secrets.set_secret(name, "written")
+    assert secrets.get_secret(name).value == "written"
+
+
+def test_read_only_control_without_an_outage(sandbox_env, name, control, sandbox, request_log) -> None:
+    client = _no_retry_client(sandbox_env)
+    client.set_secret(name, "v1")
+    client.begin_delete_secret(name).result()  # a soft-deleted secret: recover and purge are writes too
+    state = control(sandbox, "POST", "/faults", {"vault_read_only": True})
+    assert state["vault_read_only"] is True and state["outages"] == {}
+    assert control(sandbox, "GET", "/faults")["vault_read_only"] is True
+    assert client.get_deleted_secret(name).name == name
+    assert name in {s.name for s in client.list_deleted_secrets()}
+    for operation, write in {
+        "SecretRecover": lambda: client.begin_recover_deleted_secret(name),
+        "SecretPurge": lambda: client.purge_deleted_secret(name),
+    }.items():
+        with pytest.raises(HttpResponseError) as info:
+            write()
+        assert (info.value.status_code, info.value.error.code) == (503, "ServiceUnavailable")
+        assert f'Operation "{operation}"' in info.value.message
+    assert name in {s.name for s in client.list_deleted_secrets()}  # neither recovered nor purged
+    logged = request_log(sandbox, service="keyvault", path=f"/deletedsecrets/{name}")
+    assert {(e["method"], e["status"]) for e in logged} >= {("POST", 503), ("DELETE", 503), ("GET", 200)}
+
+    control(sandbox, "POST", "/heal")
+    assert control(sandbox, "GET", "/faults")["vault_read_only"] is False
+    client.begin_recover_deleted_secret(name).result()
+    assert client.get_secret(name).value == "v1"
+
+
+def test_read_only_control_also_blocks_set(sandbox_env, name, control, sandbox) -> None:
+    client = _no_retry_client(sandbox_env)
+    client.set_secret(name, "v1")
+    control(sandbox, "POST", "/faults", {"vault_read_only": True})
+    _assert_read_only(client, name)
+    control(sandbox, "POST", "/faults", {"vault_read_only": False})  # switched off without a heal
+    client.set_secret(name, "v3")
+    assert client.get_secret(name).value == "v3"
+
+
+def test_writes_work_again_after_heal(sandbox_env, name, control, sandbox) -> None:
+    client = _no_retry_client(sandbox_env)
+    client.set_secret(name, "v1")
+    control(sandbox, "POST", "/faults", {"outage": {"region": "eastus"}, "vault_read_only": True})
+    with pytest.raises(HttpResponseError):
+        client.set_secret(name, "lost")
+    control(sandbox, "POST", "/heal")
+    assert client.set_secret(name, "v2").value == "v2"
+    client.update_secret_properties(name, tags={"after": "heal"})
+    assert client.get_secret(name).properties.tags == {"after": "heal"}
+    client.begin_delete_secret(name).result()
+    client.purge_deleted_secret(name)
+
+
+def test_sdk_retries_a_read_only_write(sandbox_env, name, control, sandbox, request_log) -> None:
+    client = _client(sandbox_env)
+    client.set_secret(name, "v1")
+    control(sandbox, "POST", "/faults", {"vault_read_only": True})
+    with pytest.raises(HttpResponseError) as info:
+        client.set_secret(name, "v2", retry_total=2, retry_backoff_factor=0.01)
+    assert info.value.status_code == 503
+    statuses = [e["status"] for e in request_log(sandbox, service="keyvault", method="PUT", path=name)]
+    assert statuses[-4:] == [200, 503, 503, 503]  # v1, then the first try of v2 and 2 retries

@@ -1,8 +1,9 @@
 """The storage proxy in front of Azurite, through the real azure-storage-blob client.
 
 Checks that the proxy is transparent (metadata, content settings, odd blob names, large
-streamed bodies, cross-account server-side copy with a SAS) and that faults look to the SDK
-the way Azure Storage's look: outages per region, throttling that the SDK retries.
+streamed bodies, cross-account server-side copy with a SAS), that it adds the Azure rule Azurite
+lacks (synchronous Copy Blob From URL takes block blob sources only) and that faults look to the
+SDK the way Azure Storage's look: outages per region, throttling that the SDK retries.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.storage.blob import (
+    BlobClient,
     BlobSasPermissions,
     BlobServiceClient,
+    BlobType,
     ContainerClient,
     ContentSettings,
     LinearRetry,
@@ -114,6 +117,83 @@ def test_cross_account_copy_with_read_only_sas(container, sandbox_env, sandbox, 
         sandbox, service="storage", method="PUT", path=f"/{WEST}/{dst.container_name}/models"
     )
     assert [(e["region"], e["status"]) for e in copies] == [("westus", 202)]
+
+
+@pytest.fixture
+def sas_url(sandbox_env) -> Callable[[BlobClient], str]:
+    """``sas_url(blob)``: the blob's URL with a read-only SAS, as a copy source."""
+
+    def make(blob: BlobClient) -> str:
+        sas = generate_blob_sas(
+            blob.account_name,
+            blob.container_name,
+            blob.blob_name,
+            account_key=sandbox_env["storage_accounts"][blob.account_name]["key"],
+            permission=BlobSasPermissions(read=True),
+            expiry=datetime.now(UTC) + timedelta(minutes=30),
+        )
+        return f"{blob.url}?{sas}"
+
+    return make
+
+
+@pytest.fixture
+def non_block_sources(container) -> dict[str, BlobClient]:
+    """An append blob and a page blob in eastus, each with some content."""
+    cont = container(EAST)
+    append = cont.get_blob_client("logs/run.log")
+    append.create_append_blob()
+    append.append_block(b"line 1\n")
+    append.append_block(b"line 2\n")
+    page = cont.get_blob_client("disks/os.vhd")
+    page.create_page_blob(size=1024)
+    page.upload_page(b"p" * 512, offset=0, length=512)
+    return {"append": append, "page": page}
+
+
+@pytest.mark.parametrize("kind", ["append", "page"])
+def test_sync_copy_of_append_or_page_blob_is_refused_like_azure(
+    kind, non_block_sources, container, sas_url, sandbox, request_log
+) -> None:
+    # Copy Blob From URL takes committed block blobs only; Azure answers 409 (Azurite copies).
+    dst = container(WEST, retry_total=0).get_blob_client(f"copies/{kind}")
+    with pytest.raises(HttpResponseError) as info:
+        dst.start_copy_from_url(sas_url(non_block_sources[kind]), requires_sync=True)
+    assert (info.value.status_code, info.value.error_code) == (409, "CannotVerifyCopySource")
+    assert info.value.response.headers["x-ms-request-id"]
+    assert info.value.response.text().startswith(
+        '<?xml version="1.0" encoding="utf-8"?><Error><Code>CannotVerifyCopySource</Code>'
+        "<Message>The copy source must be a block blob."
+    )
+    assert not dst.exists()
+    entries = request_log(sandbox, service="storage", method="PUT", path=f"/{dst.container_name}/copies/{kind}")
+    assert [(e["region"], e["status"]) for e in entries] == [("westus", 409)]
+    assert all("sig=" not in e["path"] for e in request_log(sandbox, service="storage"))
+
+
+def test_sync_copy_of_block_blob_still_copies(container, sas_url) -> None:
+    src = container(EAST).get_blob_client("models/sync/weights.bin")
+    src.upload_blob(b"s" * 2048, metadata={"version": "7"})
+    dst = container(WEST).get_blob_client("models/sync/weights.bin")
+
+    result = dst.start_copy_from_url(sas_url(src), requires_sync=True)
+
+    assert result["copy_status"] == "success"
+    assert dst.download_blob().readall() == b"s" * 2048
+    props = dst.get_blob_properties()
+    assert (props.blob_type, props.metadata) == (BlobType.BLOCKBLOB, {"version": "7"})
+
+
+@pytest.mark.parametrize("kind", ["append", "page"])
+def test_async_copy_of_append_or_page_blob_keeps_its_type(kind, non_block_sources, container, sas_url) -> None:
+    src = non_block_sources[kind]
+    dst = container(WEST).get_blob_client(f"async/{kind}")
+
+    result = dst.start_copy_from_url(sas_url(src))
+
+    assert result["copy_status"] == "success"
+    assert dst.get_blob_properties().blob_type == src.get_blob_properties().blob_type
+    assert dst.download_blob().readall() == src.download_blob().readall()
 
 
 def test_eastus_outage_fails_eastus_accounts_only_and_heal_restores(container, control, sandbox) -> None:
