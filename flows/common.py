@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -22,9 +22,16 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
-from foundry_dr.errors import RunbookRejected
+from foundry_dr.clients import ClientFactory
+from foundry_dr.errors import LockHeld, RunbookRejected
 from foundry_dr.plan import Plan, load_plan
 from foundry_dr.redact import redact_text
+
+if TYPE_CHECKING:
+    from foundry_dr.lock_store import Lease
+
+__all__ = ["LockHeld", "approval_gate", "emit", "failover_lock", "flow_run_id", "publish_report", "resolve_plan",
+           "timed"]
 
 
 class ApprovalInput(RunInput):
@@ -125,41 +132,29 @@ def publish_report(key: str, markdown: str, rows: list[dict] | None = None, tabl
         create_table_artifact(key=table_key or f"{key}-items", table=safe, description=f"{key} items")
 
 
-class LockHeld(RuntimeError):
-    """Another runbook of the same plan holds the failover lock."""
-
-
-def _holder_variable(plan: Plan) -> str:
-    return "foundry_dr_lock_" + plan.name.replace("-", "_")
-
-
 @contextmanager
-def failover_lock(plan: Plan, runbook: str, wait_seconds: float) -> Iterator[None]:
-    """One lock per plan shared by cut-over, fail-back and dr-drill: a Prefect global
-    concurrency limit of 1 (created if missing, taken with strict=True). A second run waits
-    ``wait_seconds``, then fails naming the run that holds the lock."""
-    from prefect.concurrency.sync import concurrency
-    from prefect.variables import Variable
+def failover_lock(
+    plan: Plan, runbook: str, wait_seconds: float | None = None, factory: ClientFactory | None = None,
+    name: str = "failover",
+) -> Iterator[Lease]:
+    """One lock per plan shared by cut-over, fail-back and dr-drill: a lease record in the
+    secondary region's storage (``foundry_dr.lock_store``), not in Prefect, so it survives the
+    orchestrator and holds across orchestrators. A second run waits ``wait_seconds`` (default:
+    the plan's ``locks.wait_seconds``), then fails with :class:`LockHeld` naming the holder. The
+    lease is renewed while the block runs; a crashed holder's lease expires by itself."""
+    from foundry_dr.lock_store import Lease
 
-    from tasks.locks import ensure_limit, failover_lock_name
-
-    name = ensure_limit(failover_lock_name(plan.name))
-    holder = _holder_variable(plan)
-    entered = False
+    own = factory is None
+    factory = factory or ClientFactory(plan)
+    wait = plan.locks.wait_seconds if wait_seconds is None else wait_seconds
+    lease = Lease(factory, name, runbook=runbook, flow_run_id=flow_run_id(), lease_seconds=plan.locks.lease_seconds)
     try:
-        with concurrency(name, occupy=1, timeout_seconds=wait_seconds, strict=True):
-            entered = True
-            Variable.set(holder, {"runbook": runbook, "flow_run_id": flow_run_id(), "since": now_iso()},
-                         overwrite=True)
-            try:
-                yield
-            finally:
-                Variable.set(holder, {}, overwrite=True)
-    except Exception as exc:
-        if entered or not ("timed out" in str(exc).lower() or isinstance(exc, TimeoutError)):
-            raise
-        held_by = Variable.get(holder, default={}) or {}
-        who = (f"{held_by.get('runbook')} (flow run {held_by.get('flow_run_id')}, since {held_by.get('since')})"
-               if held_by else "another run")
-        raise LockHeld(f"{runbook}: the failover lock '{name}' of plan {plan.name} is held by {who}; "
-                       f"waited {wait_seconds:.0f} s") from exc
+        lease.acquire(wait)
+        get_run_logger().info("holding the %s lock of plan %s (token %d)", name, plan.name, lease.token)
+        try:
+            yield lease
+        finally:
+            lease.release()
+    finally:
+        if own:
+            factory.close()

@@ -37,6 +37,7 @@ from tasks.inventory import snapshot_inventory
 from tasks.jobs import cancel_jobs, resubmit_interrupted_jobs, set_schedules
 from tasks.pointer import write_pointer
 from tasks.probes import probe_side
+from tasks.replication_schedule import set_replication_schedules
 
 RUNBOOK = "cut-over"
 Mode = Literal["auto", "planned", "unplanned"]
@@ -54,7 +55,7 @@ def cut_over(
     mode: Mode = "auto",
     reason: str = "",
     outage_started_at: datetime | None = None,
-    lock_wait_seconds: float = 60,
+    lock_wait_seconds: float | None = None,
     approval_poll_seconds: int | None = None,
 ) -> dict[str, Any]:
     plan = resolve_plan(plan)
@@ -65,10 +66,17 @@ def cut_over(
     emit(RUNBOOK, "started", plan, mode=mode, dry_run=dry_run)
     factory = ClientFactory(plan)
     try:
-        with failover_lock(plan, RUNBOOK, lock_wait_seconds):
+        with failover_lock(plan, RUNBOOK, lock_wait_seconds, factory) as lease:
             with timed(timeline, "assess"):
                 assessment = assess(factory, plan, mode)
             summary = assessment["markdown"]
+            if assessment["pointer"].active == "secondary":
+                message = (f"nothing to do: the secondary ({plan.secondary.hub}) already serves since "
+                           f"{assessment['pointer'].changed_at.isoformat(timespec='seconds')}; nothing changed")
+                publish_report("cut-over-report", f"# cut-over: plan `{plan.name}`\n\n- {message}\n\n{summary}")
+                logger.info(message)
+                emit(RUNBOOK, "completed", plan, nothing_to_do=True)
+                return {"nothing_to_do": True, "active": "secondary", "summary": message}
             if dry_run:
                 publish_report("cut-over-report", f"# cut-over (dry run): plan `{plan.name}`\n\n{summary}")
                 emit(RUNBOOK, "completed", plan, dry_run=True, mode=assessment["mode"])
@@ -83,9 +91,13 @@ def cut_over(
                 with timed(timeline, "final replication"):
                     final = replicate_artifacts(plan=plan, approve=True, direction="to-secondary", verify="all")
                 inventory = snapshot_inventory(factory, "primary")
+                recovery_point = final["recovery_point"]
             else:
                 final = None
                 inventory = assessment["checkpoint_inventory"] or {}
+                recovery_point = assessment["recovery_point"]
+            with timed(timeline, "pause forward replication"):
+                paused = set_replication_schedules(plan, active=False)
             with timed(timeline, "secondary serves"):
                 cold = plan.strategy.for_component("online_endpoints") == "hot-cold"
                 serving = recreate_deployments(
@@ -93,7 +105,7 @@ def cut_over(
                 )
                 set_schedules(factory, "secondary", enabled=True)
             with timed(timeline, "flip pointer"):
-                previous, _ = read_pointer(factory)
+                previous, _ = read_pointer(factory, allow_stale=True)
                 pointer = build_pointer(
                     plan,
                     "secondary",
@@ -102,9 +114,10 @@ def cut_over(
                     runbook=RUNBOOK,
                     approver=decision["approver"],
                     reason=reason or decision["reason"],
-                    previous=previous if previous.active != "primary" or previous.version > 1 else None,
+                    previous=previous,
+                    recovery_point=recovery_point,
                 )
-                write_pointer(factory, pointer)
+                written = write_pointer(factory, pointer, lease, required=("secondary",))
             with timed(timeline, "resubmit jobs"):
                 suffix = "dr" + (flow_run_id() or "local")[:6]
                 jobs = resubmit_interrupted_jobs(factory, inventory, "secondary", suffix)
@@ -123,6 +136,8 @@ def cut_over(
                 if outage_started_at else None,
                 "jobs": jobs, "smoke": (serving or {}).get("smoke", []),
                 "final_replication": (final or {}).get("summary"), "timeline": timeline,
+                "recovery_point": recovery_point.isoformat() if recovery_point else None,
+                "pointer_written": written, "replication_schedules_paused": paused,
             }  # fmt: skip
             _report(plan, started, assessment, result)
     except Exception as exc:
@@ -150,14 +165,15 @@ def assess(factory: ClientFactory, plan: Plan, mode: Mode) -> dict[str, Any]:
             "a planned cut-over needs a healthy primary (it runs a final sync); the primary fails "
             "its probes: use mode=unplanned. Nothing changed."
         )
-    checkpoint = read_checkpoint(factory, plan.name)
+    checkpoint = read_checkpoint(factory, plan.name, direction="to-secondary")
     rpo = rpo_status(checkpoint, plan.objectives.rpo_minutes)
     exposure = (
         "none: a final replication runs before the pointer flips"
         if chosen == "planned"
         else f"everything written to the primary after {rpo['checkpoint'] or 'ever (no checkpoint!)'}"
     )
-    pointer, source = read_pointer(factory)
+    # stale allowed: during an outage the primary's store is unreadable; the flip is fenced
+    pointer, source = read_pointer(factory, allow_stale=True)
     lines = [
         f"- mode: **{chosen}** (asked: {mode})",
         f"- primary healthy: {primary['healthy']} ({_probe_text(primary)})",
@@ -171,6 +187,7 @@ def assess(factory: ClientFactory, plan: Plan, mode: Mode) -> dict[str, Any]:
     return {
         "mode": chosen, "primary": primary, "secondary": secondary, "rpo": rpo, "exposure": exposure,
         "markdown": "\n".join(lines), "checkpoint_inventory": checkpoint.inventory if checkpoint else None,
+        "recovery_point": checkpoint.point if checkpoint else None, "pointer": pointer,
     }  # fmt: skip
 
 
@@ -179,7 +196,7 @@ def _probe_text(result: dict[str, Any]) -> str:
 
 
 def _public(assessment: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in assessment.items() if k not in ("checkpoint_inventory",)}
+    return {k: v for k, v in assessment.items() if k not in ("checkpoint_inventory", "pointer")}
 
 
 def _scoring_uris(factory: ClientFactory, plan: Plan) -> dict[str, str]:

@@ -13,8 +13,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from azure.core.exceptions import AzureError
 from prefect import flow, get_run_logger
-from prefect.variables import Variable
 
 from flows.common import emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
 from flows.provision_secondary import provision_secondary
@@ -23,9 +23,11 @@ from flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.drill import DrillRecord, evaluate_objectives, render_drill_report
+from foundry_dr.drill_store import append_drill
 from foundry_dr.errors import FoundryDrError
 from foundry_dr.plan import Plan
 from foundry_dr.pointer_store import read_pointer
+from foundry_dr.state_blobs import RecordChanged, describe_failure
 
 RUNBOOK = "dr-drill"
 
@@ -33,16 +35,10 @@ RUNBOOK = "dr-drill"
 class DrillRefused(FoundryDrError):
     """The drill target is in production use; nothing changed."""
 
-HISTORY_LENGTH = 20
-
-
-def history_variable(plan: Plan) -> str:
-    return "foundry_dr_drills_" + plan.name.replace("-", "_")
-
 
 @flow(name=RUNBOOK, description="Test failover into the secondary; measures RTO/RPO; never touches the pointer.")
 def dr_drill(
-    plan: Plan | str, approve: bool = False, dry_run: bool = False, lock_wait_seconds: float = 60
+    plan: Plan | str, approve: bool = False, dry_run: bool = False, lock_wait_seconds: float | None = None
 ) -> dict[str, Any]:
     plan = resolve_plan(plan)
     logger = get_run_logger()
@@ -54,7 +50,7 @@ def dr_drill(
     factory = ClientFactory(plan)
     scaled_up = False
     try:
-        with failover_lock(plan, RUNBOOK, lock_wait_seconds):
+        with failover_lock(plan, RUNBOOK, lock_wait_seconds, factory):
             pointer_before, _ = read_pointer(factory)
             if pointer_before.active != "primary":
                 raise DrillRefused(
@@ -93,7 +89,7 @@ def dr_drill(
                             outcome["errors"].append(f"cleanup failed: {type(exc).__name__}: {exc}")
                 pointer_after, _ = read_pointer(factory)
                 outcome["pointer_untouched"] = _decision(pointer_after) == _decision(pointer_before)
-                _record(plan, started, outcome, dry_run)
+                _record(factory, started, outcome, dry_run)
     except Exception as exc:
         emit(RUNBOOK, "failed", plan, error=type(exc).__name__)
         raise
@@ -128,8 +124,10 @@ def _summary(result: Any) -> Any:
     return result
 
 
-def _record(plan: Plan, started: datetime, outcome: dict[str, Any], dry_run: bool) -> None:
-    """Judge the objectives, keep the drill in the history and publish the report."""
+def _record(factory: ClientFactory, started: datetime, outcome: dict[str, Any], dry_run: bool) -> None:
+    """Judge the objectives, keep the drill in the history (in the secondary region) and publish
+    the report."""
+    plan = factory.plan
     verdict = evaluate_objectives(
         outcome.get("rto_seconds"),
         outcome.get("rpo_seconds"),
@@ -148,13 +146,11 @@ def _record(plan: Plan, started: datetime, outcome: dict[str, Any], dry_run: boo
         rpo_seconds=outcome.get("rpo_seconds"),
         passed=verdict["passed"],
     )
-    history: list[dict] = []
     try:
-        history = list(Variable.get(history_variable(plan), default=[]) or [])
-        history = ([record.model_dump(mode="json")] + history)[:HISTORY_LENGTH]
-        Variable.set(history_variable(plan), history, overwrite=True)
-    except Exception:  # noqa: BLE001 - the trend is a nicety; the drill result is what matters
-        history = [record.model_dump(mode="json")]
-    markdown = render_drill_report(plan.name, outcome, [DrillRecord.model_validate(h) for h in history])
+        history = append_drill(factory, record)
+    except (AzureError, RecordChanged) as exc:  # the drill's result stands; say the history is missing
+        history = [record]
+        outcome["errors"].append(f"drill history not recorded in the secondary's storage: {describe_failure(exc)}")
+    markdown = render_drill_report(plan.name, outcome, history)
     outcome["report_markdown"] = markdown
     publish_report("dr-drill-report", markdown)

@@ -10,6 +10,7 @@ to standby size -> report.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -21,11 +22,12 @@ from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import FoundryDrError
 from foundry_dr.plan import Plan
-from foundry_dr.pointer import build_pointer
+from foundry_dr.pointer import ActivePointer, build_pointer
 from foundry_dr.pointer_store import read_pointer
 from tasks.jobs import set_schedules
 from tasks.pointer import write_pointer
 from tasks.probes import probe_side
+from tasks.replication_schedule import set_replication_schedules
 
 RUNBOOK = "fail-back"
 
@@ -40,7 +42,7 @@ def fail_back(
     approve: bool = False,
     dry_run: bool = False,
     reason: str = "",
-    lock_wait_seconds: float = 60,
+    lock_wait_seconds: float | None = None,
     approval_poll_seconds: int | None = None,
 ) -> dict[str, Any]:
     plan = resolve_plan(plan)
@@ -50,21 +52,23 @@ def fail_back(
     emit(RUNBOOK, "started", plan, dry_run=dry_run)
     factory = ClientFactory(plan)
     try:
-        with failover_lock(plan, RUNBOOK, lock_wait_seconds):
+        with failover_lock(plan, RUNBOOK, lock_wait_seconds, factory) as lease:
             with timed(timeline, "probe primary"):
                 primary = probe_side(factory, "primary")
             if not primary["healthy"]:
                 failing = "; ".join(f"{p['probe']}: {p['detail']}" for p in primary["probes"] if not p["ok"])
                 raise FailBackRefused(f"the primary is not healthy ({failing}); fail-back refused, nothing changed")
-            pointer, source = read_pointer(factory)
-            recovery_point = read_checkpoint(factory, plan.name, direction="to-secondary")
-            if recovery_point is None:
-                raise FailBackRefused("no checkpoint towards the secondary exists, so changes made on each side "
-                                      "cannot be told apart; nothing changed. Run replicate-artifacts first.")
+            pointer, source = read_pointer(factory)  # both regions answer here: no stale answer
+            if pointer.active != "secondary":
+                message = f"nothing to do: the primary ({plan.primary.hub}) serves; nothing changed"
+                publish_report("fail-back-report", f"# fail-back: plan `{plan.name}`\n\n- {message}")
+                emit(RUNBOOK, "completed", plan, nothing_to_do=True)
+                return {"nothing_to_do": True, "active": "primary", "summary": message}
+            since = recovery_point(factory, pointer)
             with timed(timeline, "reverse replication"):
+                # verify="changed": fail-back must never "repair" a primary blob from the replica
                 reverse = replicate_artifacts(
-                    plan=plan, approve=True, dry_run=dry_run, direction="to-primary", verify="all",
-                    since=recovery_point.completed_at,
+                    plan=plan, approve=True, dry_run=dry_run, direction="to-primary", verify="changed", since=since,
                 )
             with timed(timeline, "primary deployments"):
                 primary_serving = recreate_deployments(
@@ -73,8 +77,10 @@ def fail_back(
             summary = "\n".join([
                 f"- active hub now: {pointer.active} ({pointer.hub}; from {source})",
                 f"- reverse replication: {reverse.get('summary')}",
-                f"- recovery point: {recovery_point.completed_at.isoformat()} (changes after it on both sides are "
-                f"conflicts, policy {plan.failback.conflict_policy})",
+                f"- recovery point: {since.isoformat()} (changes after it on both sides are "
+                f"conflicts, policy {plan.failback.conflict_policy}: the version not kept live is saved)",
+                f"- conflict copies: {len(reverse.get('conflict_copies') or [])}"
+                + "".join(f"\n  - {c}" for c in (reverse.get("conflict_copies") or [])[:20]),
                 f"- blob conflicts: {reverse.get('blob_conflicts', 0)}; asset conflicts (never overwritten): "
                 f"{len(reverse.get('conflicts', []))}",
                 f"- will change: flip the pointer to {plan.primary.hub}, disable the secondary's schedules, enable "
@@ -93,7 +99,7 @@ def fail_back(
                     for endpoint in factory.ml_client("primary", project).online_endpoints.list():
                         if endpoint.scoring_uri:
                             scoring[endpoint.name] = endpoint.scoring_uri
-                write_pointer(
+                written = write_pointer(
                     factory,
                     build_pointer(
                         plan,
@@ -105,7 +111,11 @@ def fail_back(
                         reason=reason or decision["reason"],
                         previous=pointer,
                     ),
+                    lease,
+                    required=("primary", "secondary"),
                 )
+            with timed(timeline, "resume forward replication"):
+                resumed = set_replication_schedules(plan, active=True)
             with timed(timeline, "schedules"):
                 set_schedules(factory, "secondary", enabled=False)
                 set_schedules(factory, "primary", enabled=True)
@@ -117,6 +127,8 @@ def fail_back(
                 "active": "primary", "approval": decision, "reverse_replication": reverse,
                 "primary_smoke": (primary_serving or {}).get("smoke", []), "standby": standby,
                 "timeline": timeline, "seconds": round(time.monotonic() - t0, 1),
+                "recovery_point": since.isoformat(), "pointer_written": written,
+                "replication_schedules_resumed": resumed,
             }  # fmt: skip
             lines = [
                 f"# fail-back: plan `{plan.name}`",
@@ -139,3 +151,20 @@ def fail_back(
     logger.info("fail-back done in %.1f s; active hub is %s", result["seconds"], plan.primary.hub)
     emit(RUNBOOK, "completed", plan, seconds=result["seconds"])
     return result
+
+
+def recovery_point(factory: ClientFactory, pointer: ActivePointer) -> datetime:
+    """The point both sides diverged from: the one the cut-over recorded in the pointer. Never
+    the newest checkpoint: a forward run after the cut-over (refused now, but possible with an
+    older version) would move it past the secondary's writes. A pointer without one (written
+    before it was recorded) falls back to the last to-secondary checkpoint made before the flip."""
+    if pointer.recovery_point is not None:
+        return pointer.recovery_point
+    checkpoint = read_checkpoint(factory, factory.plan.name, direction="to-secondary")
+    if checkpoint is None or checkpoint.completed_at > pointer.changed_at:
+        raise FailBackRefused(
+            "the pointer records no recovery point and no checkpoint from before the cut-over exists, so changes "
+            "made on each side cannot be told apart; nothing changed"
+        )
+    return checkpoint.point
+

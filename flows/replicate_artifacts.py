@@ -13,17 +13,17 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.concurrency.sync import concurrency
 
-from flows.common import approval_gate, emit, flow_run_id, publish_report, resolve_plan, timed
-from foundry_dr.checkpoint import Checkpoint, rpo_status
+from flows.common import approval_gate, emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
+from foundry_dr.checkpoint import Checkpoint, recovery_point_of, rpo_status
 from foundry_dr.clients import ClientFactory, Side
 from foundry_dr.errors import FoundryDrError
 from foundry_dr.plan import Plan
+from foundry_dr.pointer import source_serving
+from foundry_dr.pointer_store import read_pointer
 from tasks.assets import replicate_assets
 from tasks.checkpoint import read_checkpoint, write_checkpoint
 from tasks.inventory import snapshot_inventory
-from tasks.locks import ensure_limit
 from tasks.registry import replicate_images
 from tasks.storage import BlobReplicationFailed, replicate_blobs
 from tasks.workspace_links import replicate_workspace_links
@@ -55,9 +55,13 @@ def replicate_artifacts(
     timings: dict[str, float] = {}
     emit(RUNBOOK, "started", plan, direction=direction, dry_run=dry_run)
     factory = ClientFactory(plan)
-    lock = ensure_limit(f"foundry-dr-replicate-{plan.name}")
     try:
-        with concurrency(lock, occupy=1, timeout_seconds=plan.approvals.timeout_minutes * 60, strict=True):
+        # Only from the side that serves: fails closed when the pointer can't be read.
+        pointer, _ = read_pointer(factory)
+        refused = source_serving(pointer, direction)
+        if refused:
+            raise ReplicationRefused(refused)
+        with failover_lock(plan, RUNBOOK, plan.approvals.timeout_minutes * 60, factory, name="replication"):
             decision = approval_gate(
                 RUNBOOK, plan, approve=approve,
                 summary=f"Replicate {source} -> {destination} ({'dry run' if dry_run else 'changes data'}).",
@@ -83,10 +87,13 @@ def replicate_artifacts(
             if not dry_run and not failures:
                 checkpoint = Checkpoint(
                     plan=plan.name, direction=direction, started_at=started_at, completed_at=datetime.now(UTC),
+                    recovery_point=recovery_point_of(started_at, [s.listed_at for s in blobs.shards]),
                     flow_run_id=flow_run_id(), source_side=source, counts=parts.counts(),
                     assets={f"{i['workspace']}/{i['kind']}/{i['name']}/{i['version']}": i["fingerprint"]
                             for ws in assets.workspaces for i in ws.items},
                     blob_shards=blobs.table(), inventory=inventory,
+                    unprotected=blobs.unprotected()[:1000], unprotected_count=blobs.totals.archived,
+                    conflict_copies=blobs.conflict_copies(),
                 )  # fmt: skip
                 with timed(timings, "checkpoint"):
                     write_checkpoint(factory, checkpoint, destination)
@@ -134,6 +141,10 @@ def _require_destination_hub(factory: ClientFactory, destination: Side) -> None:
 
 class ReplicationFailed(FoundryDrError):
     """Some part failed after its retries; the report says what was done. Re-run to continue."""
+
+
+class ReplicationRefused(FoundryDrError):
+    """The source side does not serve (the pointer says the other one does); nothing written."""
 
 
 @dataclass
@@ -195,6 +206,8 @@ def _report(
     failed: str | None = None,
 ) -> dict[str, Any]:
     rpo = rpo_status(checkpoint, plan.objectives.rpo_minutes)
+    unprotected = blobs.unprotected()
+    conflict_copies = blobs.conflict_copies()
     lines = [
         f"# replicate-artifacts {direction}{' (dry run)' if dry_run else ''}: plan `{plan.name}`",
         "",
@@ -228,15 +241,25 @@ def _report(
         if warnings:
             lines += ["", "## Warnings (action needed, nothing lost)", *(f"- {w}" for w in warnings)]
         conflicts = parts.assets.conflicts
+    if blobs.totals.archived:
+        lines += ["", f"## Not protected ({blobs.totals.archived} blobs: no recovery point for them)",
+                  *(f"- {u}" for u in unprotected[:20])]
+    if conflict_copies:
+        lines += ["", f"## Conflict copies ({blobs.totals.conflicts}: the version that is not live, kept here)",
+                  *(f"- {c}" for c in conflict_copies[:50])]
     lines += [
         f"- RPO after the run: {rpo['rpo_seconds']} s (objective {rpo['objective_seconds']:.0f} s, "
-        f"{'met' if rpo['met'] else 'NOT met'}); checkpoint {rpo['checkpoint']}",
+        f"{'met' if rpo['met'] else 'NOT met'}"
+        + (f"; {rpo['unprotected']} blobs NOT protected" if rpo.get("unprotected") else "")
+        + f"); recovery point {rpo['checkpoint']}",
         "",
         "| step | seconds |",
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in timings.items()),
     ]
     rows = [{"kind": "blob-shard", **r} for r in blobs.table() if r.get("failed") or r.get("error")]
+    rows += [{"kind": "not-protected", "item": u} for u in unprotected]
+    rows += [{"kind": "conflict-copy", "item": c} for c in conflict_copies]
     rows += [{"kind": "asset-conflict", **{k: str(v) for k, v in c.items()}} for c in conflicts]
     if parts is not None:
         rows += [{"kind": "asset-failure", **{k: str(v) for k, v in f.items()}} for f in parts.assets.item_failures]
@@ -248,4 +271,6 @@ def _report(
         "conflicts": conflicts, "blob_conflicts": blobs.totals.conflicts,
         "blob_conflict_samples": [x for shard in blobs.shards for x in shard.samples.get("conflict", [])],
         "rpo": rpo, "dry_run": dry_run, "direction": direction,
+        "recovery_point": checkpoint.point if checkpoint else None,
+        "conflict_copies": conflict_copies, "unprotected": unprotected,
     }  # fmt: skip

@@ -7,8 +7,10 @@ The seed's advice is to avoid hard-coded hub or project references. Applications
     ml = hub.ml_client("proj-chat")          # MLClient of the active side's project
     uri = hub.scoring_uri("churn-ep")        # scoring URI in the active region
 
-The pointer is read from the shared Key Vault (it fails over with its region pair) and
-cached for ``cache_seconds``, so a cut-over reaches clients within that time.
+The pointer is read from both regions' stores (``foundry_dr.pointer_store``) and cached for
+``cache_seconds``, so a cut-over reaches clients within that time. Reads fail closed: when a
+store can't be read, :class:`~foundry_dr.errors.PointerUnavailable` is raised, unless the
+caller accepts the last value it read up to ``max_stale_seconds`` old. It never falls back to a silent "primary".
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ if TYPE_CHECKING:
 
 
 class ActiveHub:
-    def __init__(self, plan: Plan, cache_seconds: float = 30.0, factory: ClientFactory | None = None) -> None:
+    def __init__(self, plan: Plan, cache_seconds: float = 30.0, factory: ClientFactory | None = None,
+                 max_stale_seconds: float | None = None) -> None:
         self.plan = plan
         self.cache_seconds = cache_seconds
+        self.max_stale_seconds = max_stale_seconds
         self.factory = factory or ClientFactory(plan)
         self._lock = threading.Lock()
         self._cached: tuple[float, ActivePointer, str] | None = None
@@ -39,11 +43,19 @@ class ActiveHub:
         return cls(load_plan(path), cache_seconds)
 
     def pointer(self, refresh: bool = False) -> ActivePointer:
+        from foundry_dr.errors import PointerUnavailable
         from foundry_dr.pointer_store import read_pointer
 
         with self._lock:
             if refresh or self._cached is None or time.monotonic() - self._cached[0] > self.cache_seconds:
-                pointer, source = read_pointer(self.factory)
+                try:
+                    pointer, source = read_pointer(self.factory)
+                except PointerUnavailable:
+                    if self.max_stale_seconds is None:
+                        raise
+                    if self._cached is not None and time.monotonic() - self._cached[0] <= self.max_stale_seconds:
+                        return self._cached[1]  # the last value read, within the accepted age
+                    raise
                 self._cached = (time.monotonic(), pointer, source)
             return self._cached[1]
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from foundry_dr.errors import PlanError, RunbookRejected
+from foundry_dr.errors import LockHeld, PlanError, RunbookRejected
 from foundry_dr.exit_codes import ExitCode
 from foundry_dr.plan import Plan, apply_overrides, load_plan, plan_json_schema
 from foundry_dr.secrets_scan import redact
@@ -233,13 +233,16 @@ def drill(plan: PlanOption, approve: ApproveOption = False) -> None:
 def status(
     plan: PlanOption,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail (exit 1) when a region's pointer store can't be read, instead of showing the "
+        "last known value marked STALE with its age.")] = False,
 ) -> None:
-    """Active region, last checkpoint, RPO now (read-only)."""
+    """Active region, failover lock, last checkpoint, RPO now (read-only)."""
     loaded = _load(plan)
     from foundry_dr.status import collect_status, render_status
 
     try:
-        report = collect_status(loaded)
+        report = collect_status(loaded, allow_stale=not strict)
     except Exception as exc:  # an unreachable cloud or sandbox is a failure to report, not a crash
         _exit(ExitCode.FAILED, [f"status failed: {type(exc).__name__}: {redact(str(exc))}"])
     typer.echo(json.dumps(report, indent=2) if as_json else render_status(report))
@@ -269,6 +272,8 @@ def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool) -> None
         result: Any = flow(plan=plan, approve=approve, dry_run=dry_run)
     except RunbookRejected as exc:
         _exit(ExitCode.REJECTED, [f"{name}: {redact(str(exc))}"])
+    except LockHeld as exc:
+        _exit(ExitCode.LOCKED, [f"{name}: {redact(str(exc))}"])
     except PlanError as exc:
         _exit(ExitCode.BAD_INPUT, _plan_problems(exc))
     except Exception as exc:  # a runbook failure of any kind is exit 1, with its message

@@ -48,3 +48,17 @@ class RunbookRejected(FoundryDrError):
             by = f" by {approver}" if approver else ""
             message = f"{runbook}: rejected at approval{by}"
         super().__init__(f"{message}: {reason}" if reason else message)
+
+
+class LockHeld(FoundryDrError):
+    """Another run of the same plan holds the failover lock (CLI: exit code 4); nothing changed."""
+
+
+class LockLost(FoundryDrError):
+    """This run's lease on the failover lock expired and another run took it over: it must not
+    write the pointer (its fencing token is older than the new holder's)."""
+
+
+class PointerUnavailable(FoundryDrError):
+    """The active-hub pointer could not be read from its stores: which side serves is unknown.
+    Readers fail closed: never a silent "primary"."""

@@ -12,9 +12,11 @@ class ExitCode(IntEnum):
     FAILED = 1  # runbook failed, or not implemented yet
     BAD_INPUT = 2  # bad plan, unknown runbook, malformed --set
     REJECTED = 3  # rejected or timed out at an approval gate
+    LOCKED = 4  # another run of the plan holds the failover lock (nothing changed; retry later)
 
 
 OK = ExitCode.OK
 FAILED = ExitCode.FAILED
 BAD_INPUT = ExitCode.BAD_INPUT
 REJECTED = ExitCode.REJECTED
+LOCKED = ExitCode.LOCKED

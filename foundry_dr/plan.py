@@ -273,6 +273,18 @@ class Pointer(_Model):
     )
 
 
+class Locks(_Model):
+    """The failover lock: a lease in the secondary region's storage, renewed while a runbook runs."""
+
+    lease_seconds: int = Field(
+        default=120, ge=5, le=3600,
+        description="A crashed holder's lock is taken over this long after its last renewal.",
+    )
+    wait_seconds: int = Field(
+        default=60, ge=0, le=3600, description="How long a runbook waits for a held lock before failing (exit 4)."
+    )
+
+
 class Failback(_Model):
     """How fail-back treats items changed on both sides during the outage."""
 
@@ -303,6 +315,7 @@ class Plan(_Model):
     objectives: Objectives
     pointer: Pointer = Field(default_factory=Pointer)
     failback: Failback = Field(default_factory=Failback)
+    locks: Locks = Field(default_factory=Locks)
 
     _source: dict[str, Any] | None = PrivateAttr(default=None)
 

@@ -1,8 +1,10 @@
 """The active-hub pointer: which side serves, decided by an approved cut-over or fail-back.
 
-It is a JSON document stored as a secret in the shared Key Vault (which fails over by
-itself, so clients can read it during a regional outage) and mirrored in a Prefect
-Variable. Pure: building and reading the document needs no Azure.
+A small JSON record kept in both regions' default storage accounts (``foundry_dr.pointer_store``),
+written under the failover lock with its fencing token; of the records a reader finds, the one
+with the highest (fencing token, version) wins. The shared Key Vault secret is a best-effort
+mirror for clients that already read it (a vault is read-only while it fails over, so it can't
+be the place the flip is written). Pure: building and choosing documents needs no Azure.
 """
 
 from __future__ import annotations
@@ -43,24 +45,52 @@ class ActivePointer(BaseModel):
     approver: str | None = None
     reason: str | None = None
     version: int = 1
+    fencing_token: int = Field(default=0, description="the failover lock's token under which it was written")
+    recovery_point: datetime | None = Field(
+        default=None, description="cut-over: the recovery point both sides diverged from (fail-back's 'since')"
+    )
+
+    def order(self) -> tuple[int, int]:
+        """Newer records sort higher: a later lock holder always wins over an earlier one."""
+        return (self.fencing_token, self.version)
 
 
 def build_pointer(plan: Plan, side: SideName, *, scoring_uris: dict[str, str] | None = None,
                   flow_run_id: str | None = None, runbook: str | None = None, approver: str | None = None,
-                  reason: str | None = None, previous: ActivePointer | None = None) -> ActivePointer:
+                  reason: str | None = None, previous: ActivePointer | None = None,
+                  recovery_point: datetime | None = None) -> ActivePointer:
     s = plan.side(side)
     return ActivePointer(
         plan=plan.name, active=side, location=s.location, subscription_id=s.subscription_id,
         resource_group=s.resource_group, hub=s.hub, hub_id=workspace_id(plan, side, s.hub),
         projects={p: workspace_id(plan, side, p) for p in s.projects},
         scoring_uris=dict(scoring_uris or {}), flow_run_id=flow_run_id, runbook=runbook, approver=approver,
-        reason=reason, version=(previous.version + 1) if previous else 1,
+        reason=reason, version=(previous.version + 1) if previous else 1, recovery_point=recovery_point,
     )  # fmt: skip
 
 
+def newest(records: list[ActivePointer]) -> ActivePointer | None:
+    """The record that wins among those found in the stores (None if there is none)."""
+    return max(records, key=ActivePointer.order) if records else None
+
+
+def source_serving(pointer: ActivePointer, direction: str) -> str | None:
+    """Why replication in ``direction`` must not run now, or None when it may: its source must be
+    the side that serves. Forward runs while the secondary serves would overwrite the writes made
+    there, and their checkpoints would move the recovery point fail-back relies on."""
+    source = "primary" if direction == "to-secondary" else "secondary"
+    if pointer.active == source:
+        return None
+    return (
+        f"replication {direction} refused: the {pointer.active} serves (pointer v{pointer.version}, "
+        f"{pointer.changed_at.isoformat(timespec='seconds')}, {pointer.runbook or 'no runbook'}); copying from the "
+        f"{source} would overwrite the {pointer.active}'s writes. Run fail-back (or cut-over) instead; nothing written."
+    )
+
+
 def default_pointer(plan: Plan) -> ActivePointer:
-    """Before any cut-over the primary is active (no document stored yet)."""
-    return build_pointer(plan, "primary", reason="no pointer stored yet: the primary is active by default")
+    """Never flipped: every store answered that it has no record, so the primary serves."""
+    return build_pointer(plan, "primary", reason="never flipped: the primary is active by default", previous=None)
 
 
 def pointer_variable_name(plan: Plan) -> str:

@@ -1,28 +1,123 @@
-"""Reading the active-hub pointer: used by runbooks, `foundry-dr status` and applications."""
+"""The active-hub pointer in Azure: one record per region, in each side's default storage account.
+
+Why storage and not Key Vault: a vault is read-only while it fails over (Azure Key Vault
+availability and redundancy, "Failover across regions"), and that can last long, so the flip
+of an unplanned cut-over can't depend on it. Each region's account holds the record at
+``foundry-dr/pointer/<plan>.json``; a flip writes the record of the side that becomes active
+(required) and the other side's when it answers. Readers take the newest record by
+(fencing token, version): the token comes from the failover lock, so a later holder always wins.
+
+Readers fail closed. Both stores answer: the newest record (or, when both say there is none,
+"never flipped": the primary). A store that fails (401, 403, unreachable, 5xx) is an error
+naming it, unless the caller accepts a stale answer (``allow_stale``): then the newest record
+of the stores that answered, labelled with what failed and its age. Never a silent "primary".
+"""
 
 from __future__ import annotations
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-from prefect.variables import Variable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from foundry_dr.clients import ClientFactory
-from foundry_dr.pointer import ActivePointer, default_pointer, pointer_variable_name
+from azure.core.exceptions import AzureError
+
+from foundry_dr.errors import LockLost, PointerUnavailable
+from foundry_dr.pointer import ActivePointer, default_pointer, newest
+from foundry_dr.state_blobs import RecordChanged, describe_failure, read_record, write_record
+
+if TYPE_CHECKING:
+    from foundry_dr.clients import ClientFactory, Side
+
+SIDES: tuple[Side, ...] = ("secondary", "primary")
 
 
-def read_pointer(factory: ClientFactory) -> tuple[ActivePointer, str]:
-    """The pointer and where it came from: the vault, else the Prefect mirror, else the default."""
+def pointer_path(plan_name: str) -> str:
+    return f"pointer/{plan_name}.json"
+
+
+@dataclass
+class PointerReading:
+    """What the stores said: the winning pointer, where it came from, and what failed."""
+
+    pointer: ActivePointer
+    found_in: list[str] = field(default_factory=list)  # sides whose record is the winning one
+    failed: dict[str, str] = field(default_factory=dict)  # side -> why its store could not be read
+    never_flipped: bool = False
+
+    @property
+    def source(self) -> str:
+        if self.never_flipped:
+            where = "never flipped (no record in either region's store)"
+        else:
+            where = "storage (" + ", ".join(self.found_in) + ")"
+        if self.failed:
+            age = (datetime.now(UTC) - self.pointer.changed_at).total_seconds()
+            stale = "; ".join(f"{s} store unreadable: {why}" for s, why in self.failed.items())
+            return f"STALE {where}; {stale}; record age {age:.0f} s"
+        return where
+
+
+def read_pointer_detail(factory: ClientFactory, allow_stale: bool = False) -> PointerReading:
+    """Read every region's record (see the module docstring for the rules)."""
     plan = factory.plan
-    try:
-        secret = factory.secret_client(plan.shared.key_vault.name).get_secret(plan.pointer.key_vault_secret)
-        return ActivePointer.model_validate_json(secret.value or "{}"), "key-vault"
-    except ResourceNotFoundError:
-        return default_pointer(plan), "default"
-    except AzureError:
-        pass
-    try:
-        mirrored = Variable.get(pointer_variable_name(plan), default=None)
-    except Exception:  # noqa: BLE001 - no Prefect API reachable: fall through to the default
-        mirrored = None
-    if mirrored:
-        return ActivePointer.model_validate(mirrored), "prefect-variable"
-    return default_pointer(plan), "default"
+    found: dict[str, ActivePointer] = {}
+    failed: dict[str, str] = {}
+    for side in SIDES:
+        try:
+            data, _ = read_record(factory.blob_service(plan.side(side).storage_account), pointer_path(plan.name))
+        except AzureError as exc:
+            failed[side] = describe_failure(exc)
+            continue
+        if data is not None:
+            found[side] = ActivePointer.model_validate(data)
+    if failed and (not allow_stale or not found):
+        stores = "; ".join(f"{s} ({plan.side(s).storage_account}): {why}" for s, why in failed.items())
+        hint = "" if found else " and no other store answered with a record"
+        raise PointerUnavailable(
+            f"the active-hub pointer of plan {plan.name} cannot be read: {stores}{hint}. Which side serves is "
+            "unknown; fix access to the store, or accept the last known value (status --allow-stale)"
+        )
+    best = newest(list(found.values()))
+    if best is None:
+        return PointerReading(default_pointer(plan), failed=failed, never_flipped=True)
+    return PointerReading(best, [s for s, p in found.items() if p.order() == best.order()], failed)
+
+
+def read_pointer(factory: ClientFactory, allow_stale: bool = False) -> tuple[ActivePointer, str]:
+    """(pointer, where it came from). Raises :class:`PointerUnavailable` rather than guess."""
+    reading = read_pointer_detail(factory, allow_stale)
+    return reading.pointer, reading.source
+
+
+def write_pointer_records(factory: ClientFactory, pointer: ActivePointer, required: tuple[Side, ...]) -> dict[str, str]:
+    """Write ``pointer`` to every region's store; those in ``required`` must succeed. A store
+    holding a record of a later lock holder (higher fencing token) refuses the write:
+    :class:`LockLost`. Returns side -> "written" or why not."""
+    plan = factory.plan
+    outcome: dict[str, str] = {}
+    for side in SIDES:
+        service = factory.blob_service(plan.side(side).storage_account)
+        try:
+            for _ in range(3):
+                data, etag = read_record(service, pointer_path(plan.name))
+                if data is not None and ActivePointer.model_validate(data).fencing_token > pointer.fencing_token:
+                    raise LockLost(
+                        f"the {side} store holds a pointer written under a later lock (token "
+                        f"{data.get('fencing_token')} > {pointer.fencing_token}); this run's flip was not written"
+                    )
+                try:
+                    write_record(service, pointer_path(plan.name), pointer.model_dump_json().encode(), etag)
+                    outcome[side] = "written"
+                    break
+                except RecordChanged:
+                    continue
+            else:
+                raise RecordChanged(f"the {side} pointer record kept changing")
+        except (AzureError, RecordChanged) as exc:
+            outcome[side] = f"not written: {describe_failure(exc)}"
+            if side in required:
+                raise PointerUnavailable(
+                    f"the pointer could not be written to the {side} store ({plan.side(side).storage_account}): "
+                    f"{describe_failure(exc)}; the flip did not happen"
+                ) from exc
+    return outcome

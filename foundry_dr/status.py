@@ -8,25 +8,46 @@ from foundry_dr.checkpoint import rpo_status
 from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan
-from foundry_dr.pointer_store import read_pointer
+from foundry_dr.pointer_store import read_pointer_detail
 
 
-def collect_status(plan: Plan, factory: ClientFactory | None = None) -> dict[str, Any]:
-    """Read-only: the pointer, the newest checkpoint on either side, and RPO now."""
+def collect_status(plan: Plan, factory: ClientFactory | None = None, allow_stale: bool = True) -> dict[str, Any]:
+    """Read-only: the pointer, the failover lock, the newest checkpoint on either side, RPO now.
+
+    A store that can't be read is shown as such (``pointer.source`` says STALE and why); with
+    ``allow_stale=False`` it is an error instead (PointerUnavailable)."""
+    from azure.core.exceptions import AzureError
+
+    from foundry_dr.lock_store import read_lock
+    from foundry_dr.state_blobs import describe_failure
+
     factory = factory or ClientFactory(plan)
-    pointer, source = read_pointer(factory)
+    reading = read_pointer_detail(factory, allow_stale=allow_stale)
+    pointer, source = reading.pointer, reading.source
+    try:
+        record = read_lock(factory)
+        lock: dict[str, Any] = {"held": bool(record and record.held()), "detail": record.describe() if record else
+                                "never taken", "token": record.token if record else 0}
+        if record and record.held():
+            lock.update(holder=record.runbook, flow_run_id=record.flow_run_id, since=str(record.acquired_at),
+                        until=str(record.expires_at))
+    except AzureError as exc:
+        lock = {"held": None, "detail": f"unreadable: {describe_failure(exc)}"}
     checkpoint = read_checkpoint(factory, plan.name)
     status: dict[str, Any] = {
         "plan": plan.name,
         "active": {"side": pointer.active, "hub": pointer.hub, "location": pointer.location, "source": source,
                    "changed_at": pointer.changed_at.isoformat(), "approver": pointer.approver,
-                   "reason": pointer.reason, "version": pointer.version},
+                   "reason": pointer.reason, "version": pointer.version, "fencing_token": pointer.fencing_token,
+                   "stale": bool(reading.failed), "never_flipped": reading.never_flipped},
+        "lock": lock,
         "last_checkpoint": None,
         "rpo": rpo_status(checkpoint, plan.objectives.rpo_minutes),
         "objectives": {"rpo_minutes": plan.objectives.rpo_minutes, "rto_minutes": plan.objectives.rto_minutes},
     }
     if checkpoint is not None:
         status["last_checkpoint"] = {"completed_at": checkpoint.completed_at.isoformat(),
+                                     "recovery_point": checkpoint.point.isoformat(),
                                      "direction": checkpoint.direction, "flow_run_id": checkpoint.flow_run_id,
                                      "counts": checkpoint.counts}
     return status
@@ -34,9 +55,11 @@ def collect_status(plan: Plan, factory: ClientFactory | None = None) -> dict[str
 
 def render_status(status: dict[str, Any]) -> str:
     a, rpo = status["active"], status["rpo"]
+    flipped = "never flipped" if a.get("never_flipped") else f"v{a['version']} token {a.get('fencing_token', 0)}"
     lines = [
         f"plan {status['plan']}: active side {a['side']} ({a['hub']} in {a['location']}; pointer from {a['source']}, "
-        f"v{a['version']}, {a['changed_at']})",
+        f"{flipped}, {a['changed_at']})",
+        f"failover lock: {status['lock']['detail']}",
     ]
     if status["last_checkpoint"]:
         c = status["last_checkpoint"]

@@ -122,12 +122,21 @@ def datastore_containers(factory: ClientFactory, side: str) -> dict[str, set[str
     return found
 
 
+def datastore_location(ds: Any) -> tuple[str, str] | None:
+    """(account, container) behind a blob or ADLS Gen2 datastore; None for other kinds. An ADLS
+    Gen2 datastore names its container ``filesystem`` (azure.ai.ml AzureDataLakeGen2Datastore);
+    missing it would leave its data silently unprotected."""
+    account = getattr(ds, "account_name", None)
+    container = getattr(ds, "container_name", None) or getattr(ds, "filesystem", None)
+    return (account, container) if account and container else None
+
+
 def _datastores(factory: ClientFactory, side: str) -> list[tuple[str, str, str]]:
     out = []
     for ds in factory.ml_client(side).datastores.list():  # type: ignore[arg-type]
-        account, container = getattr(ds, "account_name", None), getattr(ds, "container_name", None)
-        if account and container:
-            out.append((ds.name, account, container))
+        where = datastore_location(ds)
+        if where:
+            out.append((ds.name, *where))
     return out
 
 
@@ -266,6 +275,14 @@ class BlobReplicationReport:
     def changed(self) -> int:
         t = self.totals
         return t.copied + t.updated + t.deleted
+
+    def unprotected(self) -> list[str]:
+        """Blobs left unreplicated with the reason (e.g. Archive tier), sampled per shard."""
+        return [item for s in self.shards for item in s.unprotected]
+
+    def conflict_copies(self) -> list[str]:
+        """Where conflicts kept the version that is not live (account/container/path)."""
+        return [item for s in self.shards for item in s.conflict_copies]
 
     def table(self) -> list[dict[str, Any]]:
         """One row per shard, for a table artifact."""
