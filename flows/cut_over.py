@@ -91,11 +91,11 @@ def cut_over(
                 with timed(timeline, "final replication"):
                     final = replicate_artifacts(plan=plan, approve=True, direction="to-secondary", verify="all")
                 inventory = snapshot_inventory(factory, "primary")
-                recovery_point = final["recovery_point"]
+                recovery_point, replicated_until = final["recovery_point"], final["replicated_until"]
             else:
                 final = None
                 inventory = assessment["checkpoint_inventory"] or {}
-                recovery_point = assessment["recovery_point"]
+                recovery_point, replicated_until = assessment["recovery_point"], assessment["replicated_until"]
             with timed(timeline, "pause forward replication"):
                 paused = set_replication_schedules(plan, active=False)
             with timed(timeline, "secondary serves"):
@@ -116,6 +116,7 @@ def cut_over(
                     reason=reason or decision["reason"],
                     previous=previous,
                     recovery_point=recovery_point,
+                    replicated_until=replicated_until,
                 )
                 written = write_pointer(factory, pointer, lease, required=("secondary",))
             with timed(timeline, "resubmit jobs"):
@@ -188,6 +189,7 @@ def assess(factory: ClientFactory, plan: Plan, mode: Mode) -> dict[str, Any]:
         "mode": chosen, "primary": primary, "secondary": secondary, "rpo": rpo, "exposure": exposure,
         "markdown": "\n".join(lines), "checkpoint_inventory": checkpoint.inventory if checkpoint else None,
         "recovery_point": checkpoint.point if checkpoint else None, "pointer": pointer,
+        "replicated_until": checkpoint.completed_at if checkpoint else None,
     }  # fmt: skip
 
 

@@ -64,11 +64,12 @@ def fail_back(
                 publish_report("fail-back-report", f"# fail-back: plan `{plan.name}`\n\n- {message}")
                 emit(RUNBOOK, "completed", plan, nothing_to_do=True)
                 return {"nothing_to_do": True, "active": "primary", "summary": message}
-            since = recovery_point(factory, pointer)
+            since, source_since = recovery_point(factory, pointer)
             with timed(timeline, "reverse replication"):
                 # verify="changed": fail-back must never "repair" a primary blob from the replica
                 reverse = replicate_artifacts(
                     plan=plan, approve=True, dry_run=dry_run, direction="to-primary", verify="changed", since=since,
+                    source_since=source_since,
                 )
             with timed(timeline, "primary deployments"):
                 primary_serving = recreate_deployments(
@@ -153,18 +154,22 @@ def fail_back(
     return result
 
 
-def recovery_point(factory: ClientFactory, pointer: ActivePointer) -> datetime:
-    """The point both sides diverged from: the one the cut-over recorded in the pointer. Never
-    the newest checkpoint: a forward run after the cut-over (refused now, but possible with an
-    older version) would move it past the secondary's writes. A pointer without one (written
-    before it was recorded) falls back to the last to-secondary checkpoint made before the flip."""
+def recovery_point(factory: ClientFactory, pointer: ActivePointer) -> tuple[datetime, datetime]:
+    """(recovery point, when replication last wrote to the secondary), as the cut-over recorded
+    them in the pointer. Never the newest checkpoint: a forward run after the cut-over (refused
+    now, but possible with an older version) would move it past the secondary's writes. The
+    secondary's writes as the serving side start at the flip at the latest. A pointer without
+    them falls back to the last to-secondary checkpoint made before the flip."""
+    from foundry_dr.blob_sync import CLOCK_MARGIN
+
     if pointer.recovery_point is not None:
-        return pointer.recovery_point
+        until = pointer.replicated_until or pointer.recovery_point
+        return pointer.recovery_point, min(until + CLOCK_MARGIN, pointer.changed_at)
     checkpoint = read_checkpoint(factory, factory.plan.name, direction="to-secondary")
     if checkpoint is None or checkpoint.completed_at > pointer.changed_at:
         raise FailBackRefused(
             "the pointer records no recovery point and no checkpoint from before the cut-over exists, so changes "
             "made on each side cannot be told apart; nothing changed"
         )
-    return checkpoint.point
+    return checkpoint.point, min(checkpoint.completed_at + CLOCK_MARGIN, pointer.changed_at)
 

@@ -44,6 +44,7 @@ def replicate_artifacts(
     direction: Direction = "to-secondary",
     verify: Literal["changed", "all"] = "changed",
     since: datetime | None = None,
+    source_since: datetime | None = None,
 ) -> dict[str, Any]:
     """``since`` (fail-back): copy back only blobs changed after that recovery point; blobs
     changed on both sides are resolved by ``failback.conflict_policy`` (never overwritten silently)."""
@@ -70,7 +71,8 @@ def replicate_artifacts(
                 inventory = snapshot_inventory(factory, source)
             with timed(timings, "blobs"):
                 try:
-                    blobs = replicate_blobs(plan, factory, direction, dry_run, verify, since=since)
+                    blobs = replicate_blobs(plan, factory, direction, dry_run, verify, since=since,
+                                            source_since=source_since)
                 except BlobReplicationFailed as exc:
                     _report(plan, direction, dry_run, decision, exc.report, None, None, timings, failed=str(exc))
                     raise
@@ -272,5 +274,6 @@ def _report(
         "blob_conflict_samples": [x for shard in blobs.shards for x in shard.samples.get("conflict", [])],
         "rpo": rpo, "dry_run": dry_run, "direction": direction,
         "recovery_point": checkpoint.point if checkpoint else None,
+        "replicated_until": checkpoint.completed_at if checkpoint else None,
         "conflict_copies": conflict_copies, "unprotected": unprotected,
     }  # fmt: skip

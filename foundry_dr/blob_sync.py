@@ -14,7 +14,7 @@ import fnmatch
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 Direction = Literal["to-secondary", "to-primary"]
@@ -25,6 +25,9 @@ UNCHANGED = "unchanged since checkpoint"
 # datastore points at it, so nothing kept there is ever read as training data.
 STATE_CONTAINER = "foundry-dr"
 CONFLICTS_PREFIX = "conflicts"
+# Blob times (Last-Modified) come from the storage service's clock, ours from this machine's:
+# a recovery point is taken this much earlier, so a skew of up to it never makes a write "older".
+CLOCK_MARGIN = timedelta(seconds=5)
 # Never replicated: our own state container, and Azure's analytics logs.
 ALWAYS_EXCLUDED = (STATE_CONTAINER, "$logs")
 CONTENT_SETTINGS = (
@@ -229,13 +232,17 @@ def failback_action(
     policy: ConflictPolicy = "keep-both",
     dest_side: str = "primary",
     container: str = "",
+    source_since: datetime | None = None,
 ) -> Action:
     """Fail-back's rule for one action of :func:`diff_sorted` (source: the side that served).
 
-    ``since`` is the recovery point recorded at cut-over (when the listing it came from started,
-    so every write after it on either side is "after"). Only what changed in the source after
-    it is copied back. A destination blob changed after it is never replaced nor deleted
-    without its version being kept: changed on both sides is a conflict, and whichever version
+    ``since`` is the recovery point recorded at cut-over: when the listing it came from started,
+    so every destination (primary) write after it may be missing from the replica.
+    ``source_since`` is when replication into the source last wrote (the end of that run): a
+    source blob modified later was written while it served; one modified earlier is a replica
+    copy (its Last-Modified is the copy's time, after ``since``). Default: ``since``, the safe
+    side. Only what changed in the source is copied back. A destination blob changed after
+    ``since`` is never replaced nor deleted without its version being kept: changed on both sides is a conflict, and whichever version
     the policy makes live, the other is saved under :func:`conflict_path` (keep-both and
     prefer-<source side> keep the source live; prefer-<destination side> keeps the destination)."""
     src, dst = action.source, action.dest
@@ -246,7 +253,7 @@ def failback_action(
         return action
     if action.kind not in (ActionKind.COPY, ActionKind.UPDATE_PROPERTIES) or src is None or dst is None:
         return action
-    if not changed_after(src, since):
+    if not changed_after(src, source_since or since):
         reason = f"unchanged in the source since the recovery point; the {dest_side}'s version is kept"
         return Action(ActionKind.SKIP, action.name, src, dst, reason)
     if not changed_after(dst, since):
@@ -268,10 +275,11 @@ def apply_since(
     policy: ConflictPolicy = "keep-both",
     dest_side: str = "primary",
     container: str = "",
+    source_since: datetime | None = None,
 ) -> Iterator[Action]:
     """:func:`failback_action` over a stream of actions."""
     for action in actions:
-        yield failback_action(action, since, policy, dest_side, container)
+        yield failback_action(action, since, policy, dest_side, container, source_since)
 
 
 def merge_names(*listings: Iterable[str]) -> Iterator[str]:

@@ -49,6 +49,9 @@ class ActivePointer(BaseModel):
     recovery_point: datetime | None = Field(
         default=None, description="cut-over: the recovery point both sides diverged from (fail-back's 'since')"
     )
+    replicated_until: datetime | None = Field(
+        default=None, description="cut-over: when the replication of that recovery point last wrote to the secondary"
+    )
 
     def order(self) -> tuple[int, int]:
         """Newer records sort higher: a later lock holder always wins over an earlier one."""
@@ -58,7 +61,8 @@ class ActivePointer(BaseModel):
 def build_pointer(plan: Plan, side: SideName, *, scoring_uris: dict[str, str] | None = None,
                   flow_run_id: str | None = None, runbook: str | None = None, approver: str | None = None,
                   reason: str | None = None, previous: ActivePointer | None = None,
-                  recovery_point: datetime | None = None) -> ActivePointer:
+                  recovery_point: datetime | None = None,
+                  replicated_until: datetime | None = None) -> ActivePointer:
     s = plan.side(side)
     return ActivePointer(
         plan=plan.name, active=side, location=s.location, subscription_id=s.subscription_id,
@@ -66,6 +70,7 @@ def build_pointer(plan: Plan, side: SideName, *, scoring_uris: dict[str, str] | 
         projects={p: workspace_id(plan, side, p) for p in s.projects},
         scoring_uris=dict(scoring_uris or {}), flow_run_id=flow_run_id, runbook=runbook, approver=approver,
         reason=reason, version=(previous.version + 1) if previous else 1, recovery_point=recovery_point,
+        replicated_until=replicated_until,
     )  # fmt: skip
 
 

@@ -42,6 +42,7 @@ from azure.storage.blob import (
 
 from foundry_dr.blob_sync import (
     ARCHIVE,
+    CLOCK_MARGIN,
     STATE_CONTAINER,
     UNCHANGED,
     Action,
@@ -72,9 +73,6 @@ STREAM_BLOCK = 4 * 1024 * 1024
 SINGLE_PUT_LIMIT = 4 * 1024 * 1024
 SAS_LIFETIME = timedelta(hours=1)
 SAS_RENEW_BEFORE = timedelta(minutes=15)
-# Blob times (Last-Modified) come from the storage service's clock, ours from this machine's:
-# a recovery point is taken this much earlier, so a skew of up to it never makes a write "older".
-CLOCK_MARGIN = timedelta(seconds=5)
 COPY_STALL_SECONDS = 300.0
 MAX_FAILURE_SAMPLES = 50
 SAMPLES_PER_KIND = 10
@@ -109,7 +107,8 @@ class ShardJob:
     concurrency: int = 16
     excludes: tuple[str, ...] = ()
     dest_container: str | None = None  # the destination datastore's container, when it differs
-    since: datetime | None = None  # fail-back: only what changed after the recovery point
+    since: datetime | None = None  # fail-back: the recovery point (destination writes after it are kept)
+    source_since: datetime | None = None  # fail-back: when replication last wrote into the source
     conflict_policy: str = "keep-both"
     dest_side: str = "primary"
 
@@ -763,7 +762,7 @@ class ShardCopier:
         differs = Action(ActionKind.COPY, src.name, src, dst, "destination content differs from the source")
         if self.job.since is not None:
             differs = failback_action(differs, self.job.since, self.job.conflict_policy, self.job.dest_side,
-                                      self.job.container)  # fmt: skip
+                                      self.job.container, self.job.source_since)  # fmt: skip
             if differs.kind is ActionKind.SKIP:
                 return _Outcome("kept")
         log.warning("%s/%s: destination content differs from the source; re-copying", self.job.container, src.name)
@@ -813,7 +812,8 @@ class ShardCopier:
         dest = _prefetch(lambda: list_entries(self.dst_cc, job.shard, job.excludes, missing_ok=True))
         actions = diff_sorted(source, dest, checkpoint.read(), job.mirror_deletes)
         if job.since is not None:
-            actions = apply_since(actions, job.since, job.conflict_policy, job.dest_side, job.container)
+            actions = apply_since(actions, job.since, job.conflict_policy, job.dest_side, job.container,
+                                  job.source_since)
         transient_streak = 0
         try:
             with ThreadPoolExecutor(job.concurrency, thread_name_prefix="blob-copy") as pool:

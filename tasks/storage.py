@@ -333,6 +333,7 @@ def replicate_blobs(
     raise_on_failure: bool = True,
     progress_key: str | None = None,
     since: datetime | None = None,
+    source_since: datetime | None = None,
 ) -> BlobReplicationReport:
     """Replicate the blob containers of one side into the other. Call it inside a flow.
 
@@ -372,7 +373,7 @@ def replicate_blobs(
                 dest_container=pair.dest_container,
                 verify=verify, mirror_deletes=rep.mirror_deletes, transfer=_transfer(rep.transfer),
                 concurrency=rep.concurrency, excludes=tuple(p for p in rep.exclude if "/" in p),
-                since=since, conflict_policy=plan.failback.conflict_policy,
+                since=since, source_since=source_since, conflict_policy=plan.failback.conflict_policy,
                 dest_side="primary" if direction == "to-primary" else "secondary",
             )  # fmt: skip
             futures.append(shard_task.submit(ref, job))
