@@ -243,8 +243,9 @@ def failback_action(
     copy (its Last-Modified is the copy's time, after ``since``). Default: ``since``, the safe
     side. Only what changed in the source is copied back. A destination blob changed after
     ``since`` is never replaced nor deleted without its version being kept: changed on both
-    sides is a conflict, and whichever version the policy makes live, the other is saved under :func:`conflict_path` (keep-both and
-    prefer-<source side> keep the source live; prefer-<destination side> keeps the destination)."""
+    sides is a conflict, and whichever version the policy makes live, the other is saved under
+    :func:`conflict_path` (keep-both and prefer-<source side> keep the source live;
+    prefer-<destination side> keeps the destination)."""
     src, dst = action.source, action.dest
     if action.kind is ActionKind.DELETE:
         if dst is not None and (changed_after(dst, since) or dst.tier == ARCHIVE):
