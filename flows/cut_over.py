@@ -118,7 +118,7 @@ def cut_over(
                     recovery_point=recovery_point,
                     replicated_until=replicated_until,
                 )
-                written = write_pointer(factory, pointer, lease, required=("secondary",))
+                written = write_pointer(factory, pointer, lease)
             with timed(timeline, "resubmit jobs"):
                 suffix = "dr" + (flow_run_id() or "local")[:6]
                 jobs = resubmit_interrupted_jobs(factory, inventory, "secondary", suffix)

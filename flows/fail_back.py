@@ -160,16 +160,19 @@ def recovery_point(factory: ClientFactory, pointer: ActivePointer) -> tuple[date
     now, but possible with an older version) would move it past the secondary's writes. The
     secondary's writes as the serving side start at the flip at the latest. A pointer without
     them falls back to the last to-secondary checkpoint made before the flip."""
-    from foundry_dr.blob_sync import CLOCK_MARGIN
+    from datetime import timedelta
 
+    from foundry_dr.blob_sync import failback_thresholds
+
+    margin = timedelta(seconds=factory.plan.failback.clock_margin_seconds)
     if pointer.recovery_point is not None:
         until = pointer.replicated_until or pointer.recovery_point
-        return pointer.recovery_point, min(until + CLOCK_MARGIN, pointer.changed_at)
+        return failback_thresholds(pointer.recovery_point, until, pointer.changed_at, margin)
     checkpoint = read_checkpoint(factory, factory.plan.name, direction="to-secondary")
     if checkpoint is None or checkpoint.completed_at > pointer.changed_at:
         raise FailBackRefused(
             "the pointer records no recovery point and no checkpoint from before the cut-over exists, so changes "
             "made on each side cannot be told apart; nothing changed"
         )
-    return checkpoint.point, min(checkpoint.completed_at + CLOCK_MARGIN, pointer.changed_at)
+    return failback_thresholds(checkpoint.point, checkpoint.completed_at, pointer.changed_at, margin)
 

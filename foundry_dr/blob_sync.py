@@ -25,8 +25,9 @@ UNCHANGED = "unchanged since checkpoint"
 # datastore points at it, so nothing kept there is ever read as training data.
 STATE_CONTAINER = "foundry-dr"
 CONFLICTS_PREFIX = "conflicts"
-# Blob times (Last-Modified) come from the storage service's clock, ours from this machine's:
-# a recovery point is taken this much earlier, so a skew of up to it never makes a write "older".
+# Blob times (Last-Modified, whole seconds) come from the storage service's clock, ours from this
+# machine's: every threshold is moved by this much towards "changed", so a skew of up to it never
+# makes a write look older than it is (the plan's failback.clock_margin_seconds overrides it).
 CLOCK_MARGIN = timedelta(seconds=5)
 # Never replicated: our own state container, and Azure's analytics logs.
 ALWAYS_EXCLUDED = (STATE_CONTAINER, "$logs")
@@ -268,6 +269,17 @@ def failback_action(
     return Action(ActionKind.COPY, action.name, src, dst,
                   f"conflict (changed on both sides): the source's version wins ({policy}); "
                   f"the {dest_side}'s version kept as {keep}", action.checkpoint_md5, keep_dest_as=keep)  # fmt: skip
+
+
+def failback_thresholds(
+    recovery_point: datetime, replicated_until: datetime, flipped_at: datetime, margin: timedelta = CLOCK_MARGIN
+) -> tuple[datetime, datetime]:
+    """(since, source_since) for :func:`failback_action`. ``recovery_point`` already includes the
+    margin (it is a listing start less it). A source blob is the serving side's own write if
+    modified after the flip (less the margin); a replica copy if modified before the replication
+    ended (plus the margin). Where the two overlap, a blob counts as written there: a conflict, both
+    versions kept, never a lost write."""
+    return recovery_point, min(replicated_until + margin, flipped_at - margin)
 
 
 def apply_since(

@@ -289,7 +289,14 @@ class Failback(_Model):
     """How fail-back treats items changed on both sides during the outage."""
 
     conflict_policy: Literal["keep-both", "prefer-primary", "prefer-secondary"] = Field(
-        default="keep-both", description="Conflicts are reported either way, never silently lost."
+        default="keep-both",
+        description="Which version of a blob changed on both sides stays live; the other is always kept as a "
+        "conflict copy (foundry-dr/conflicts/...) and reported.",
+    )
+    clock_margin_seconds: float = Field(
+        default=5, ge=1, le=600,
+        description="Clock skew tolerated between this machine and Azure Storage (blob times have whole "
+        "seconds): writes this close to a recovery point count as after it.",
     )
 
 

@@ -3,14 +3,16 @@
 Why storage and not Key Vault: a vault is read-only while it fails over (Azure Key Vault
 availability and redundancy, "Failover across regions"), and that can last long, so the flip
 of an unplanned cut-over can't depend on it. Each region's account holds the record at
-``foundry-dr/pointer/<plan>.json``; a flip writes the record of the side that becomes active
-(required) and the other side's when it answers. Readers take the newest record by
-(fencing token, version): the token comes from the failover lock, so a later holder always wins.
+``foundry-dr/pointer/<plan>.json``. Every flip must write the secondary region's record (the
+region a failover goes to, and where the lock lives) and writes the primary's when it answers,
+so the secondary's store always holds the newest record: it is the authority, the primary's a
+mirror. Records are ordered by (fencing token, version); the token comes from the failover lock,
+so a later holder always wins, and readers take the newest record among the stores that answer.
 
-Readers fail closed. Both stores answer: the newest record (or, when both say there is none,
-"never flipped": the primary). A store that fails (401, 403, unreachable, 5xx) is an error
-naming it, unless the caller accepts a stale answer (``allow_stale``): then the newest record
-of the stores that answered, labelled with what failed and its age. Never a silent "primary".
+Readers fail closed. The secondary's store answers: its record (with the primary's, if newer),
+or, when it has none, "never flipped" (the primary serves). It fails (401, 403, unreachable,
+5xx): an error naming it, unless the caller accepts a stale answer (``allow_stale``): then the
+primary mirror's record, labelled STALE with what failed and its age. Never a silent "primary".
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory, Side
 
 SIDES: tuple[Side, ...] = ("secondary", "primary")
+AUTHORITY: Side = "secondary"
 
 
 def pointer_path(plan_name: str) -> str:
@@ -41,8 +44,9 @@ class PointerReading:
 
     pointer: ActivePointer
     found_in: list[str] = field(default_factory=list)  # sides whose record is the winning one
-    failed: dict[str, str] = field(default_factory=dict)  # side -> why its store could not be read
+    failed: dict[str, str] = field(default_factory=dict)  # the authority's store, if it could not be read
     never_flipped: bool = False
+    mirror_failed: dict[str, str] = field(default_factory=dict)  # mirror stores that could not be read
 
     @property
     def source(self) -> str:
@@ -54,6 +58,8 @@ class PointerReading:
             age = (datetime.now(UTC) - self.pointer.changed_at).total_seconds()
             stale = "; ".join(f"{s} store unreadable: {why}" for s, why in self.failed.items())
             return f"STALE {where}; {stale}; record age {age:.0f} s"
+        if self.mirror_failed:
+            where += "; " + "; ".join(f"{s} mirror unreadable: {why}" for s, why in self.mirror_failed.items())
         return where
 
 
@@ -70,17 +76,21 @@ def read_pointer_detail(factory: ClientFactory, allow_stale: bool = False) -> Po
             continue
         if data is not None:
             found[side] = ActivePointer.model_validate(data)
-    if failed and (not allow_stale or not found):
+    if AUTHORITY in failed and (not allow_stale or not found):
         stores = "; ".join(f"{s} ({plan.side(s).storage_account}): {why}" for s, why in failed.items())
-        hint = "" if found else " and no other store answered with a record"
+        hint = "" if found else "; no other store holds a record"
         raise PointerUnavailable(
             f"the active-hub pointer of plan {plan.name} cannot be read: {stores}{hint}. Which side serves is "
-            "unknown; fix access to the store, or accept the last known value (status --allow-stale)"
+            "unknown: fix access to the store, or accept the last known value (`foundry-dr status` shows it "
+            "marked STALE; --strict refuses it)"
         )
     best = newest(list(found.values()))
+    mirror_failed = {s: why for s, why in failed.items() if s != AUTHORITY}
+    stale = {s: why for s, why in failed.items() if s == AUTHORITY}
     if best is None:
-        return PointerReading(default_pointer(plan), failed=failed, never_flipped=True)
-    return PointerReading(best, [s for s, p in found.items() if p.order() == best.order()], failed)
+        return PointerReading(default_pointer(plan), failed=stale, never_flipped=True, mirror_failed=mirror_failed)
+    return PointerReading(best, [s for s, p in found.items() if p.order() == best.order()], stale,
+                          mirror_failed=mirror_failed)
 
 
 def read_pointer(factory: ClientFactory, allow_stale: bool = False) -> tuple[ActivePointer, str]:
@@ -89,8 +99,11 @@ def read_pointer(factory: ClientFactory, allow_stale: bool = False) -> tuple[Act
     return reading.pointer, reading.source
 
 
-def write_pointer_records(factory: ClientFactory, pointer: ActivePointer, required: tuple[Side, ...]) -> dict[str, str]:
-    """Write ``pointer`` to every region's store; those in ``required`` must succeed. A store
+def write_pointer_records(
+    factory: ClientFactory, pointer: ActivePointer, required: tuple[Side, ...] = (AUTHORITY,)
+) -> dict[str, str]:
+    """Write ``pointer`` to every region's store, the secondary's first; those in ``required``
+    (always including the secondary's, the authority) must succeed. A store
     holding a record of a later lock holder (higher fencing token) refuses the write:
     :class:`LockLost`. Returns side -> "written" or why not."""
     plan = factory.plan
@@ -115,7 +128,7 @@ def write_pointer_records(factory: ClientFactory, pointer: ActivePointer, requir
                 raise RecordChanged(f"the {side} pointer record kept changing")
         except (AzureError, RecordChanged) as exc:
             outcome[side] = f"not written: {describe_failure(exc)}"
-            if side in required:
+            if side in required or side == AUTHORITY:
                 raise PointerUnavailable(
                     f"the pointer could not be written to the {side} store ({plan.side(side).storage_account}): "
                     f"{describe_failure(exc)}; the flip did not happen"

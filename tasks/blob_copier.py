@@ -109,6 +109,7 @@ class ShardJob:
     dest_container: str | None = None  # the destination datastore's container, when it differs
     since: datetime | None = None  # fail-back: the recovery point (destination writes after it are kept)
     source_since: datetime | None = None  # fail-back: when replication last wrote into the source
+    clock_margin_seconds: float = CLOCK_MARGIN.total_seconds()  # the listing time is taken this much earlier
     conflict_policy: str = "keep-both"
     dest_side: str = "primary"
 
@@ -807,7 +808,7 @@ class ShardCopier:
         if not job.dry_run:
             ensure_container(self.dst_svc, job.dest_container or job.container)
         # before the listing's first request, less a margin for the storage service's clock
-        result.listed_at = datetime.now(UTC) - CLOCK_MARGIN
+        result.listed_at = datetime.now(UTC) - timedelta(seconds=job.clock_margin_seconds)
         source = _prefetch(lambda: list_entries(self.src_cc, job.shard, job.excludes, missing_ok=False))
         dest = _prefetch(lambda: list_entries(self.dst_cc, job.shard, job.excludes, missing_ok=True))
         actions = diff_sorted(source, dest, checkpoint.read(), job.mirror_deletes)

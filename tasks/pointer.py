@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 
 @task(retries=4, retry_delay_seconds=[1, 2, 5, 10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
-def write_pointer(factory: ClientFactory, pointer: ActivePointer, lease: Lease, required: tuple[Side, ...]) -> dict:
+def write_pointer(
+    factory: ClientFactory, pointer: ActivePointer, lease: Lease, required: tuple[Side, ...] = ("secondary",)
+) -> dict:
     """Write the pointer under ``lease`` (checked first: a run that lost its lease never flips),
-    to the regions' stores (``required`` must succeed), then mirror it, best effort, in the shared
+    to the regions' stores (the secondary's, the authority, must succeed), then mirror it, best effort, in the shared
     vault (read-only while it fails over) and in a Prefect Variable (a cache for the UI)."""
     logger = get_run_logger()
     plan = factory.plan

@@ -373,7 +373,8 @@ def replicate_blobs(
                 dest_container=pair.dest_container,
                 verify=verify, mirror_deletes=rep.mirror_deletes, transfer=_transfer(rep.transfer),
                 concurrency=rep.concurrency, excludes=tuple(p for p in rep.exclude if "/" in p),
-                since=since, source_since=source_since, conflict_policy=plan.failback.conflict_policy,
+                since=since, source_since=source_since,
+                clock_margin_seconds=plan.failback.clock_margin_seconds, conflict_policy=plan.failback.conflict_policy,
                 dest_side="primary" if direction == "to-primary" else "secondary",
             )  # fmt: skip
             futures.append(shard_task.submit(ref, job))

@@ -52,25 +52,22 @@ def decision(factory: ClientFactory) -> tuple:
     return pointer.active, pointer.version, pointer.flow_run_id, source
 
 
-def holder_variable(plan: Plan) -> str:
-    return "foundry_dr_lock_" + plan.name.replace("-", "_")
-
-
 class HolderWatch:
-    """Samples the lock's holder variable in a thread: the sequence of holders it went through."""
+    """Samples the failover lock's record (in the secondary's storage) in a thread: the sequence
+    of holders it went through."""
 
     def __init__(self, plan: Plan) -> None:
-        self.name = holder_variable(plan)
+        self.factory = ClientFactory(plan)
         self.seen: list[tuple[str | None, str | None]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        from prefect.variables import Variable
+        from foundry_dr.lock_store import read_lock
 
         while not self._stop.is_set():
-            value = Variable.get(self.name, default={}) or {}
-            current = (value.get("runbook"), value.get("flow_run_id"))
+            record = read_lock(self.factory)
+            current = (record.runbook, record.flow_run_id) if record and record.held() else (None, None)
             if not self.seen or self.seen[-1] != current:
                 self.seen.append(current)
             time.sleep(0.2)
@@ -82,6 +79,7 @@ class HolderWatch:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(10)
+        self.factory.close()
 
 
 def reject(run_id: str) -> None:

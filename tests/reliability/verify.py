@@ -20,7 +20,6 @@ re-runs, is the secondary a faithful copy of the primary?
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -251,12 +250,13 @@ def check_deployments(factory: ClientFactory, plan: Plan, result: Verification) 
 
 # ---- the active-hub pointer ----------------------------------------------------------------
 def read_pointer_document(factory: ClientFactory, plan: Plan) -> dict | None:
-    """The pointer secret as stored in the shared vault (None when no decision was ever made)."""
-    client = factory.secret_client(plan.shared.key_vault.name)
-    try:
-        return json.loads(client.get_secret(plan.pointer.key_vault_secret).value or "{}")
-    except ResourceNotFoundError:
-        return None
+    """The pointer record as stored in the secondary's storage, the authority (None when no
+    decision was ever made)."""
+    from foundry_dr.pointer_store import pointer_path
+    from foundry_dr.state_blobs import read_record
+
+    data, _ = read_record(factory.blob_service(plan.secondary.storage_account), pointer_path(plan.name))
+    return data
 
 
 def check_pointer(
