@@ -763,7 +763,8 @@ class ShardCopier:
         differs = Action(ActionKind.COPY, src.name, src, dst, "destination content differs from the source")
         if self.job.since is not None:
             differs = failback_action(differs, self.job.since, self.job.conflict_policy, self.job.dest_side,
-                                      self.job.container, self.job.source_since)  # fmt: skip
+                                      self.job.dest_container or self.job.container,
+                                      self.job.source_since)  # fmt: skip
             if differs.kind is ActionKind.SKIP:
                 return _Outcome("kept")
         log.warning("%s/%s: destination content differs from the source; re-copying", self.job.container, src.name)
@@ -813,8 +814,9 @@ class ShardCopier:
         dest = _prefetch(lambda: list_entries(self.dst_cc, job.shard, job.excludes, missing_ok=True))
         actions = diff_sorted(source, dest, checkpoint.read(), job.mirror_deletes)
         if job.since is not None:
-            actions = apply_since(actions, job.since, job.conflict_policy, job.dest_side, job.container,
-                                  job.source_since)
+            # conflict copies are named after the destination's container: that is where the data lives
+            actions = apply_since(actions, job.since, job.conflict_policy, job.dest_side,
+                                  job.dest_container or job.container, job.source_since)
         transient_streak = 0
         try:
             with ThreadPoolExecutor(job.concurrency, thread_name_prefix="blob-copy") as pool:

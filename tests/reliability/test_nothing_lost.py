@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.ai.ml.entities import AzureDataLakeGen2Datastore
-from historykit import World, digest
+from historykit import World
 
 import tasks.blob_copier as copier
 from foundry_dr.checkpoint import Checkpoint, rpo_status

@@ -21,6 +21,7 @@ from prefect.flow_runs import resume_flow_run
 from flows.common import LockHeld
 from flows.cut_over import cut_over
 from flows.fail_back import FailBackRefused, fail_back
+from foundry_dr.blob_sync import CONFLICTS_PREFIX, STATE_CONTAINER
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import RunbookRejected
 from foundry_dr.plan import Plan
@@ -200,10 +201,11 @@ def test_fail_back_loses_nothing_and_keeps_both_versions_of_a_conflict(
     for name, data in new_blobs.items():
         assert primary_cc.download_blob(name).readall() == data
     assert primary_cc.download_blob(conflicted).readall() == b"edited in the secondary during the outage"
-    kept = [b.name for b in primary_cc.list_blobs(name_starts_with=conflicted + ".conflict-primary-")]
-    assert (
-        len(kept) == 1 and primary_cc.download_blob(kept[0]).readall() == b"edited in the primary before it went down"
-    )
+    # the losing version is kept outside every datastore, in the primary's foundry-dr container
+    state_cc = factory.blob_service(plan.primary.storage_account).get_container_client(STATE_CONTAINER)
+    kept = [b.name for b in state_cc.list_blobs(name_starts_with=f"{CONFLICTS_PREFIX}/{p_container}/{conflicted}~")]
+    assert len(kept) == 1 and state_cc.download_blob(kept[0]).readall() == b"edited in the primary before it went down"
+    assert not any(".conflict-" in b.name for b in primary_cc.list_blobs())
     assert result["reverse_replication"]["blob_conflicts"] == 1
     model = factory.ml_client("primary", project).models.get(model_name, version="7001")
     assert model.tags["trained_in"] == "westus" and "rg-foundry-westus" not in (model.path or "")
