@@ -133,15 +133,14 @@ def publish_report(key: str, markdown: str, rows: list[dict] | None = None, tabl
 
 
 @contextmanager
-def failover_lock(
-    plan: Plan, runbook: str, wait_seconds: float | None = None, factory: ClientFactory | None = None,
-    name: str = "failover",
+def plan_lock(
+    plan: Plan, runbook: str, name: str, wait_seconds: float | None = None, factory: ClientFactory | None = None
 ) -> Iterator[Lease]:
-    """One lock per plan shared by cut-over, fail-back and dr-drill: a lease record in the
-    secondary region's storage (``foundry_dr.lock_store``), not in Prefect, so it survives the
-    orchestrator and holds across orchestrators. A second run waits ``wait_seconds`` (default:
-    the plan's ``locks.wait_seconds``), then fails with :class:`LockHeld` naming the holder. The
-    lease is renewed while the block runs; a crashed holder's lease expires by itself."""
+    """The plan's lock ``name``: a lease record in the secondary region's storage
+    (``foundry_dr.lock_store``), not in Prefect, so it survives the orchestrator and holds
+    across orchestrators. A second run waits ``wait_seconds`` (default: the plan's
+    ``locks.wait_seconds``), then fails with :class:`LockHeld` naming the holder. The lease is
+    renewed while the block runs; a crashed holder's lease expires by itself."""
     from foundry_dr.lock_store import Lease
 
     own = factory is None
@@ -158,3 +157,14 @@ def failover_lock(
     finally:
         if own:
             factory.close()
+
+
+@contextmanager
+def failover_lock(
+    plan: Plan, runbook: str, wait_seconds: float | None = None, factory: ClientFactory | None = None,
+    name: str = "failover",
+) -> Iterator[Lease]:
+    """One lock per plan shared by cut-over, fail-back and dr-drill (see :func:`plan_lock`):
+    they never interleave, from one orchestrator or several."""
+    with plan_lock(plan, runbook, name, wait_seconds, factory) as lease:
+        yield lease

@@ -16,10 +16,9 @@ import time
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.concurrency.sync import concurrency
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import approval_gate, emit, publish_report, resolve_plan, timed
+from flows.common import approval_gate, emit, plan_lock, publish_report, resolve_plan, timed
 from foundry_dr.clients import ClientFactory, Side
 from foundry_dr.deployment_plan import (
     Context,
@@ -41,7 +40,6 @@ from tasks.endpoints import (
     vault_uri,
     workspace_id,
 )
-from tasks.locks import ensure_limit
 from tasks.smoke import smoke_test
 
 RUNBOOK = "recreate-deployments"
@@ -79,9 +77,10 @@ def recreate_deployments(
     mode = "scale-only" if scale_only else "recreate"
     emit(RUNBOOK, "started", plan, side=side, sizing=sizing, mode=mode, dry_run=dry_run)
     factory = ClientFactory(plan)
-    lock = ensure_limit(f"foundry-dr-recreate-{plan.name}")
     try:
-        with concurrency(lock, occupy=1, timeout_seconds=plan.approvals.timeout_minutes * 60, strict=True):
+        # a lease in the secondary's storage, not a Prefect slot a killed run would leak; it may
+        # wait as long as a holder may wait for its approval
+        with plan_lock(plan, RUNBOOK, "recreate", plan.approvals.timeout_minutes * 60, factory):
             pairs = list(zip(plan.side(source).projects, plan.side(target).projects, strict=True))
             with timed(timings, "read"):
                 src_inv, dst_inv = _read(factory, source, target, scale_only)

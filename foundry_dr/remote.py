@@ -22,6 +22,8 @@ DEPLOY_HINT = "create the deployments with scripts/deploy.sh (or serve them: pyt
 
 # A failed run whose state message names one of these was rejected or timed out at approval.
 _REJECTION_MARKERS = ("RunbookRejected", "rejected at approval", "approval timed out")
+# Prefect's failed state message names the exception: "Flow run encountered an exception: LockHeld: ..."
+_LOCK_MARKERS = ("LockHeld",)
 
 
 class RemoteError(FoundryDrError):
@@ -84,7 +86,8 @@ def approve_command(flow_run_id: UUID | str) -> list[str]:
 
 
 def exit_code_for(state: Any, was_paused: bool = False) -> ExitCode:
-    """Map a final flow-run state to the CLI contract (0 done, 1 failed, 3 rejected/timed out).
+    """Map a final flow-run state to the CLI contract (0 done, 1 failed, 3 rejected/timed out,
+    4 the plan's lock held by another run).
 
     A run cancelled while it waited for approval counts as rejected (someone said no in the
     UI); a cancel at any other point is a failure, because the runbook may have stopped halfway.
@@ -94,6 +97,8 @@ def exit_code_for(state: Any, was_paused: bool = False) -> ExitCode:
     message = state.message or ""
     if any(marker in message for marker in _REJECTION_MARKERS):
         return ExitCode.REJECTED
+    if state.is_failed() and any(marker in message for marker in _LOCK_MARKERS):
+        return ExitCode.LOCKED
     if state.is_cancelled() and was_paused:
         return ExitCode.REJECTED
     return ExitCode.FAILED

@@ -39,6 +39,21 @@ AREAS: dict[str, tuple[str, str]] = {
     "test_reader_fails_at_the_first_write_without_retrying": ("authorization", ""),
     "test_one_runs_the_others_fail_naming_the_lock": ("concurrency", "cut-over, fail-back, dr-drill"),
     "test_a_waiting_drill_runs_only_after_the_holder_released": ("concurrency", "cut-over, dr-drill"),
+    "test_fresh_orchestrators_fail_over_and_back_with_the_primary_region_down":
+        ("worst day", "cut-over, status, fail-back (CLI)"),
+    "test_1_fail_back_verify_never_repairs_a_newer_primary_blob": ("nothing lost", "fail-back"),
+    "test_2_forward_replication_refused_while_the_secondary_serves": ("nothing lost", "replicate-artifacts"),
+    "test_2_fail_back_uses_the_recovery_point_recorded_at_cut_over": ("nothing lost", "fail-back"),
+    "test_3_recovery_point_is_the_listing_start": ("nothing lost", "replicate-artifacts"),
+    "test_4_mirror_deletes_never_delete_a_primary_write_after_the_recovery_point": ("nothing lost", "fail-back"),
+    "test_5_append_blobs_keep_their_type_and_never_switch_the_pair": ("nothing lost", "replicate-artifacts"),
+    "test_6_archived_blobs_are_named_and_the_rpo_is_not_met": ("nothing lost", "replicate-artifacts"),
+    "test_6_adls_gen2_datastores_are_replicated": ("nothing lost", "replicate-artifacts"),
+    "test_7_a_writer_during_fail_back_never_loses_its_write": ("nothing lost", "fail-back"),
+    "test_7_a_re_run_keeps_a_second_primary_version_and_copies_stay_outside_datastores":
+        ("nothing lost", "fail-back"),
+    "test_random_histories_lose_nothing": ("nothing lost", "history checker"),
+    "test_200_random_histories_lose_nothing": ("nothing lost", "history checker"),
 }
 SCENARIOS: dict[str, str] = {
     "test_replicate_artifacts_sigkilled_then_rerun": "runbook process SIGKILLed mid-copy, then re-run",
@@ -53,12 +68,20 @@ SCENARIOS: dict[str, str] = {
         "cut-over (paused, holding the lock) + fail-back + dr-drill started together",
     "test_a_waiting_drill_runs_only_after_the_holder_released":
         "dr-drill waits on a paused cut-over's lock, runs after the rejection",
+    "test_fresh_orchestrators_fail_over_and_back_with_the_primary_region_down":
+        "primary region down (vault read-only); every step from a brand-new Prefect home: two cut-overs at once, "
+        "SIGKILL of the holder, take-over after the lease, status, heal, fail-back",
+    "test_random_histories_lose_nothing": "seeded random histories (CI: FOUNDRY_DR_HISTORIES, default 6)",
+    "test_200_random_histories_lose_nothing": "200 seeded random histories",
 }
 NOT_COVERED = [
     "Region outage starting at *each* task boundary: the matrix starts the secondary outage once the first blob "
     "write reaches it (mid-blob-copy); outages during the asset, image and checkpoint steps are not separately run.",
     "fail-back under faults, and provision-secondary under faults (only its authorization is tested).",
-    "ARM emulator restart and SIGKILL during recreate-deployments, cut-over or fail-back (replicate-artifacts only).",
+    "ARM emulator restart during recreate-deployments, cut-over or fail-back (replicate-artifacts only); SIGKILL "
+    "of replicate-artifacts mid-copy and of cut-over while it waits for approval, not mid-action.",
+    "Clock skew between orchestrators (lease expiry and fail-back thresholds are judged on synced clocks; the "
+    "plan's failback.clock_margin_seconds is the allowance).",
     "Outage in `reset` mode for storage mid-run (the mid-run outage uses 503 answers; reset is used for the "
     "cut-over's primary outage).",
     "Prefect events (`foundry-dr.*`) are not scanned for secrets (logs, artifacts, states, variables are).",
@@ -120,6 +143,25 @@ def _cell(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def nothing_lost_summary(cases: list[Case]) -> list[str]:
+    """The history checker's figures (issue 12): histories run, writes checked, writes lost."""
+    runs = [c for c in cases if c.props.get("histories")]
+    if not runs:
+        return []
+    histories = sum(int(c.props["histories"]) for c in runs)
+    writes = sum(int(c.props.get("writes_checked", 0)) for c in runs)
+    lost = "0" if all(c.result == "passed" for c in runs) else "see the failing rows"
+    return [
+        f"**Nothing lost: {histories} randomized histories, {writes} acknowledged writes checked, {lost} lost.** "
+        "Each history interleaves writes, overwrites and deletes on both sides with forward runs (some crashing "
+        "mid-run), a planned or unplanned cut-over, refused forward runs while the secondary serves, stray writes "
+        "to the old primary, and a fail-back (sometimes crashing, then re-run) under a random conflict policy and "
+        "`mirror_deletes` setting; then every write still its side's latest must be the live blob or a conflict "
+        "copy, bytes intact (`tests/reliability/test_nothing_lost.py`).",
+        "",
+    ]
+
+
 def render(cases: list[Case]) -> str:
     bad = [c for c in cases if c.function.startswith("test_bad_")]
     main = [c for c in cases if not c.function.startswith("test_bad_")]
@@ -129,7 +171,7 @@ def render(cases: list[Case]) -> str:
     for c in cases:
         counts[c.result] = counts.get(c.result, 0) + 1
     lines = [
-        "# Reliability: faults, bad input, secrets, authorization, concurrency",
+        "# Reliability: nothing lost, worst day, faults, bad input, secrets, authorization, concurrency",
         "",
         f"Generated by `scripts/reliability_report.py` from a real run of `{SUITE}` "
         f"on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC ({platform.system()}, Python "
@@ -151,6 +193,7 @@ def render(cases: list[Case]) -> str:
         "that the primary lacks (duplicate or half-created); every secondary endpoint/deployment `Succeeded`; the "
         "active-hub pointer consistent with the last approved decision.",
         "",
+        *nothing_lost_summary(cases),
         "| area | runbook | scenario | CI | result | what happened | items verified | s |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -185,6 +228,11 @@ def render(cases: list[Case]) -> str:
               "tests).",
               "- `tests/reliability/test_security.py`: secrets scan after a full drill; the Reader principal.",
               "- `tests/reliability/test_concurrency.py`: the failover lock of cut-over, fail-back and dr-drill.",
+              "- `tests/reliability/test_nothing_lost.py` (+ `historykit.py`): one test per data-loss defect of "
+              "issue 12, and the randomized history checker (a failure prints the seed and the minimal history; "
+              "replay one with `FOUNDRY_DR_HISTORY_SEED=<seed> FOUNDRY_DR_HISTORIES=1`).",
+              "- `tests/reliability/test_worst_day.py`: cut-over, status and fail-back from brand-new Prefect homes "
+              "with the primary region down.",
               "- `tests/reliability/test_bad_input.py`: malformed plans and arguments through the real CLI.",
               "- `tests/reliability/verify.py`: the item-by-item verifier; `faultkit.py`: private sandboxes, the CLI "
               "in a subprocess, faults started mid-run.",

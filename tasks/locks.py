@@ -1,4 +1,6 @@
-"""Per-plan locks as Prefect global concurrency limits of 1.
+"""Per-plan locks as Prefect global concurrency limits of 1: only for provision-secondary, which
+runs before the secondary's storage account (home of every other lock, see
+``foundry_dr.lock_store``) exists, and never on the failover path.
 
 ``concurrency(name, strict=True)`` only locks when the limit exists (with ``strict=False`` a
 missing limit silently locks nothing), so the limit is created first when it is missing.
@@ -9,11 +11,6 @@ from __future__ import annotations
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
-
-def failover_lock_name(plan_name: str) -> str:
-    """Shared by cut-over, fail-back and dr-drill of one plan: they never interleave."""
-    return f"foundry-dr-failover-{plan_name}"
 
 
 def ensure_limit(name: str, limit: int = 1) -> str:

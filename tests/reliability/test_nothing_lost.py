@@ -166,106 +166,163 @@ def test_7_a_re_run_keeps_a_second_primary_version_and_copies_stay_outside_datas
 
 
 # ---- the randomized history checker ------------------------------------------------------------
-def run_history(seed: int, env: dict, plan: Plan, control, sandbox) -> tuple[int, list[str]]:  # noqa: ANN001
-    """One seeded history; returns (writes checked, lost writes with the history)."""
-    rng = random.Random(seed)
-    names = [f"d/{i}.bin" for i in range(5)]
-    w = World(env, plan)
-    log: list[str] = []
-    latest: dict[tuple[str, str], bytes | None] = {}  # (side, name) -> last acknowledged write (None: deleted)
-    counter = [0]
-    delivered: set[str] = set()  # names whose secondary write a fail-back already put live in the primary
+NAMES = [f"d/{i}.bin" for i in range(5)]
+Step = tuple  # ("op", side, name, roll) | ("forward",) | ("crash", n) | ("cut-over", planned) | ("refused",)
+#              | ("fail-back-fault", n) | ("fail-back", policy, mirror_deletes)
 
+
+def generate(seed: int) -> list[Step]:
+    """A seeded history, as data (so that a failing one can be shrunk and replayed)."""
+    rng = random.Random(seed)
+
+    def op(side: str) -> Step:
+        return ("op", side, rng.choice(NAMES), rng.random())
+
+    steps: list[Step] = [op("primary") for _ in range(rng.randint(2, 6))] + [("forward",)]
+    for _ in range(rng.randint(1, 4)):
+        steps.append(op("primary"))
+        roll = rng.random()
+        if roll < 0.3:
+            steps.append(("forward",))
+        elif roll < 0.45:
+            steps.append(("crash", rng.randint(2, 6)))
+    planned = rng.random() < 0.5
+    if planned:
+        steps.append(("forward",))  # the planned cut-over's final sync
+    steps.append(("cut-over", planned))
+    for _ in range(rng.randint(1, 6)):
+        steps.append(op("secondary"))
+        if rng.random() < 0.3:
+            steps.append(("refused",))  # a scheduled forward run while the secondary serves
+        if rng.random() < 0.15:
+            steps.append(op("primary"))  # a straggler writing to the old primary
+    policy = rng.choice(["keep-both", "prefer-primary", "prefer-secondary"])
+    mirror = rng.random() < 0.5
+    if rng.random() < 0.25:
+        steps.append(("fail-back-fault", rng.randint(2, 8)))  # a fail-back that may crash mid-run
+        if rng.random() < 0.5:
+            steps.append(op("primary"))
+    steps.append(("fail-back", policy, mirror))
+    return steps
+
+
+def execute(steps: list[Step], seed: int, env: dict, plan: Plan, control, sandbox) -> tuple[int, list[str]]:  # noqa: ANN001
+    """Run a history; (writes checked, lost writes). A write counts while it is its side's latest
+    acknowledged one and nobody superseded it on purpose (the serving side overwriting what it
+    received, or the primary overwriting what a fail-back already delivered)."""
+    w = World(env, plan)
+    latest: dict[tuple[str, str], bytes | None] = {}  # (side, name) -> last acknowledged write (None: gone)
     replicated: dict[str, bytes | None] = {}  # the primary's state the last complete forward run copied
+    delivered: set[str] = set()  # names whose secondary write a fail-back already put live in the primary
+    counter = 0
+    pointer = build_pointer(plan, "secondary", runbook="cut-over")
 
     def forward() -> None:
         w.forward()
         replicated.clear()
-        replicated.update({n: latest.get(("primary", n)) for n in names})
+        replicated.update({n: latest.get(("primary", n)) for n in NAMES})
 
-    def op(side: str) -> None:
-        name = rng.choice(names)
-        if side == "secondary" and w.flipped_at and latest.get(("primary", name)) == replicated.get(name):
-            latest[("primary", name)] = None  # the serving side overwrites what it received: superseded
-        if side == "primary" and name in delivered:
-            latest[("secondary", name)] = None  # overwritten on purpose, after it was delivered
-        exists = w.cc(side).get_blob_client(name).exists()
-        if exists and rng.random() < 0.2:
-            w.delete(side, name)
-            latest[(side, name)] = None
-            log.append(f"delete {side} {name}")
-        else:
-            counter[0] += 1
-            data = f"{side}-{name}-{counter[0]}-{seed}".encode()
-            w.put(side, name, data)
-            latest[(side, name)] = data
-            log.append(f"write {side} {name} #{counter[0]}")
+    def fail_back(policy: str, mirror: bool) -> None:
+        w.fail_back(policy, mirror)
+        live = w.live("primary")
+        delivered.update(n for n in NAMES if latest.get(("secondary", n)) is not None
+                         and live.get(n) == latest.get(("secondary", n)))  # fmt: skip
 
     try:
-        for _ in range(rng.randint(2, 6)):
-            op("primary")
-        forward()
-        log.append("forward")
-        for _ in range(rng.randint(1, 4)):
-            op("primary")
-            roll = rng.random()
-            if roll < 0.3:
+        for step in steps:
+            kind = step[0]
+            if kind == "op":
+                _, side, name, roll = step
+                if side == "secondary" and w.flipped_at and latest.get(("primary", name)) == replicated.get(name):
+                    latest[("primary", name)] = None  # the serving side overwrites what it received
+                if side == "primary" and name in delivered:
+                    latest[("secondary", name)] = None  # overwritten after a fail-back delivered it
+                if roll < 0.2 and w.cc(side).get_blob_client(name).exists():
+                    w.delete(side, name)
+                    latest[(side, name)] = None
+                else:
+                    counter += 1
+                    data = f"{side}-{name}-{counter}-{seed}".encode()
+                    w.put(side, name, data)
+                    latest[(side, name)] = data
+            elif kind == "forward":
                 forward()
-                log.append("forward")
-            elif roll < 0.45:
-                w.forward_crashing(control, sandbox, rng.randint(2, 6))
-                log.append("forward (crashed mid-run)")
-        planned = rng.random() < 0.5
-        if planned:
-            forward()
-            log.append("final sync (planned)")
-        w.cut_over()
-        log.append("cut-over " + ("planned" if planned else "unplanned"))
-        pointer = build_pointer(plan, "secondary", runbook="cut-over")
-        for _ in range(rng.randint(1, 6)):
-            op("secondary")
-            if rng.random() < 0.3:
+            elif kind == "crash":
+                w.forward_crashing(control, sandbox, step[1])
+            elif kind == "cut-over":
+                w.cut_over()
+            elif kind == "refused":
                 assert source_serving(pointer, "to-secondary"), "a scheduled forward run was not refused"
-                log.append("scheduled forward run: refused")
-            if rng.random() < 0.15:
-                op("primary")  # a straggler writing to the old primary
-        policy = rng.choice(["keep-both", "prefer-primary", "prefer-secondary"])
-        mirror = rng.random() < 0.5
-        log.append(f"heal; fail-back policy={policy} mirror_deletes={mirror}")
-        if rng.random() < 0.25:
-            control(sandbox, "POST", "/faults", {"fail_nth": {"n": rng.randint(2, 8), "status": 500,
-                                                              "service": "storage", "path_contains": w.container}})
-            try:
-                w.fail_back(policy, mirror)
-                log.append("fail-back ran before the fault hit")
-                live = w.live("primary")
-                delivered.update(n for n in names if latest.get(("secondary", n)) not in (None,)
-                                 and live.get(n) == latest.get(("secondary", n)))
-            except copier.ShardFailed:
-                log.append("fail-back crashed; re-run")
-            finally:
-                control(sandbox, "POST", "/heal")
-            if rng.random() < 0.5:
-                op("primary")
-        for attempt in range(3):
-            try:
-                w.fail_back(policy, mirror)
-                break
-            except copier.ShardFailed:
-                log.append(f"fail-back attempt {attempt + 1} failed transiently; retried")
+            elif kind == "fail-back-fault":
+                policy, mirror = steps[-1][1], steps[-1][2]
+                control(sandbox, "POST", "/faults", {"fail_nth": {"n": step[1], "status": 500, "service": "storage",
+                                                                  "path_contains": w.container}})  # fmt: skip
+                try:
+                    fail_back(policy, mirror)
+                except copier.ShardFailed:
+                    pass  # crashed mid-run: the final fail-back re-runs it
+                finally:
+                    control(sandbox, "POST", "/heal")
+            elif kind == "fail-back":
+                for attempt in range(3):
+                    try:
+                        fail_back(step[1], step[2])
+                        break
+                    except copier.ShardFailed:
+                        if attempt == 2:
+                            raise
         live, copies = w.live("primary"), set(w.conflict_copies().values())
-        checked, lost = 0, []
-        for (side, name), data in latest.items():
-            if data is None:
-                continue
-            checked += 1
-            if live.get(name) != data and data not in copies:
-                lost.append(f"{side} {name} {data!r}")
-        if lost:
-            return checked, [f"seed {seed}: lost {lost}", *log]
-        return checked, []
+        checked = sum(1 for data in latest.values() if data is not None)
+        lost = [f"{side} {name} {data!r}" for (side, name), data in latest.items()
+                if data is not None and live.get(name) != data and data not in copies]  # fmt: skip
+        return checked, lost
     finally:
         w.close()
+
+
+def describe(steps: list[Step]) -> list[str]:
+    out = []
+    for step in steps:
+        if step[0] == "op":
+            out.append(f"{'delete-or-' if step[3] < 0.2 else ''}write {step[1]} {step[2]}")
+        else:
+            out.append(" ".join(str(part) for part in step))
+    return out
+
+
+def shrink(steps: list[Step], seed: int, env: dict, plan: Plan, control, sandbox,  # noqa: ANN001
+           budget: int = 40) -> list[Step]:
+    """Greedy one-step-at-a-time removal while the history still loses a write (the cut-over
+    and the final fail-back stay): the minimal history to print."""
+    current = list(steps)
+    i = 0
+    while i < len(current) and budget > 0:
+        if current[i][0] in ("cut-over", "fail-back"):
+            i += 1
+            continue
+        candidate = current[:i] + current[i + 1:]
+        budget -= 1
+        try:
+            still_fails = bool(execute(candidate, seed, env, plan, control, sandbox)[1])
+        except Exception:  # noqa: BLE001 - a history that no longer makes sense does not reproduce
+            still_fails = False
+        if still_fails:
+            current = candidate
+        else:
+            i += 1
+    return current
+
+
+def run_history(seed: int, env: dict, plan: Plan, control, sandbox) -> tuple[int, list[str]]:  # noqa: ANN001
+    """One seeded history; (writes checked, and on a loss: the seed, what was lost, the minimal
+    history that still loses it)."""
+    steps = generate(seed)
+    checked, lost = execute(steps, seed, env, plan, control, sandbox)
+    if not lost:
+        return checked, []
+    minimal = shrink(steps, seed, env, plan, control, sandbox)
+    return checked, [f"seed {seed}: lost {lost}; minimal history ({len(minimal)} of {len(steps)} steps):",
+                     *describe(minimal)]
 
 
 def _histories(count: int, env: dict, plan: Plan, control, sandbox, record_property) -> None:  # noqa: ANN001
@@ -276,6 +333,8 @@ def _histories(count: int, env: dict, plan: Plan, control, sandbox, record_prope
         writes += checked
         assert not failure, "\n".join(failure)
     record_property("outcome", f"{count} histories, {writes} writes checked, 0 lost")
+    record_property("histories", str(count))
+    record_property("writes_checked", str(writes))
 
 
 def test_random_histories_lose_nothing(sandbox_env: dict, plan: Plan, control, sandbox, record_property) -> None:  # noqa: ANN001

@@ -24,6 +24,8 @@ RUNBOOKS = {"provision-secondary", "replicate-artifacts", "recreate-deployments"
         (Failed(message="cut-over: approval timed out: no approval within 60 min"), True, ExitCode.REJECTED),
         (Cancelled(), True, ExitCode.REJECTED),
         (Cancelled(), False, ExitCode.FAILED),
+        (Failed(message="Flow run encountered an exception: LockHeld: cut-over: the failover lock of plan p is "
+                        "held by fail-back (flow run 1, ...)"), False, ExitCode.LOCKED),
     ],
 )
 def test_exit_code_for(state, was_paused: bool, code: ExitCode) -> None:
