@@ -63,6 +63,9 @@ def replicate_artifacts(
         if refused:
             raise ReplicationRefused(refused)
         with failover_lock(plan, RUNBOOK, plan.approvals.timeout_minutes * 60, factory, name="replication"):
+            # again under the lock: a cut-over may have flipped while this run waited for it
+            if refused := source_serving(read_pointer(factory)[0], direction):
+                raise ReplicationRefused(refused)
             decision = approval_gate(
                 RUNBOOK, plan, approve=approve,
                 summary=f"Replicate {source} -> {destination} ({'dry run' if dry_run else 'changes data'}).",
