@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 from foundry_dr.errors import FoundryDrError
 
-TOTAL = "cores"  # the usages entry for all regional vCPUs
+TOTAL = "cores"  # key of the regional dedicated-vCPU total in :func:`subscription_usages`
+
+# locations/{loc}/usages rows (2024-04-01 example Usage/list.json): the subscription's per-family rows,
+# "Standard DSv2 Family Cluster Dedicated vCPUs", and the regional total; workspace- and compute-level
+# rows (types workspaces/usages, workspaces/computes/usages) repeat the same names and are skipped.
+FAMILY_ROW = "microsoft.machinelearningservices/vmfamily/usages"
+TOTAL_ROW = "microsoft.machinelearningservices/dedicatedcores/usages"
+DEDICATED_SUFFIX = " family cluster dedicated vcpus"
 
 
 class QuotaExceeded(FoundryDrError):
@@ -31,6 +38,29 @@ class Usage:
     @property
     def available(self) -> int:
         return max(self.limit - self.current, 0)
+
+
+def family_key(family: str) -> str:
+    """vmSizes family ("standardDSv2Family") as the key usages are matched on (case-insensitive)."""
+    return family.lower()
+
+
+def subscription_usages(rows: list[dict]) -> dict[str, Usage]:
+    """Dedicated-core usage per vmSizes family (:func:`family_key`) and the regional total
+    (``TOTAL``), from the rows of ``locations/{loc}/usages``. A row's name maps to its family:
+    "Standard DSv2 Family Cluster Dedicated vCPUs" -> "standarddsv2family". A limit of -1 means
+    no limit of its own (only the total applies)."""
+    out: dict[str, Usage] = {}
+    for row in rows:
+        kind = str(row.get("type") or "").lower()
+        name = str(row.get("name") or "")
+        current, limit = int(row.get("current") or 0), int(row.get("limit") if row.get("limit") is not None else 0)
+        if kind == TOTAL_ROW:
+            out[TOTAL] = Usage(current, limit)
+        elif kind == FAMILY_ROW and name.lower().endswith(DEDICATED_SUFFIX) and name.lower().startswith("standard "):
+            core = name[len("standard "):-len(DEDICATED_SUFFIX)].replace(" ", "")
+            out[family_key(f"standard{core}Family")] = Usage(current, limit if limit >= 0 else 1 << 30)
+    return out
 
 
 def cores(compute: dict, sizes: dict[str, tuple[str, int]]) -> tuple[str, int]:
@@ -67,8 +97,9 @@ def cores_needed(desired: list[dict], existing: list[dict], sizes: dict[str, tup
 def check(needed: dict[str, int], usages: dict[str, Usage], region: str) -> list[str]:
     """One message per family (and the regional total) whose free quota is short."""
     problems = []
+    by_key = {family_key(k): v for k, v in usages.items()}
     for family, n in sorted(needed.items()):
-        usage = usages.get(family, Usage(0, 0))
+        usage = by_key.get(family_key(family), Usage(0, 0))
         if n > usage.available:
             problems.append(f"needs {n} cores of {family} in {region}, quota allows {usage.available}")
     total = sum(needed.values())

@@ -7,24 +7,28 @@ from typing import Any
 from prefect import task
 
 from foundry_dr.clients import ClientFactory
-from foundry_dr.quota import Usage
+from foundry_dr.quota import subscription_usages
 from tasks.workspace import RETRY, field_of
 
 
 @task(name="read-quota", **RETRY)
 def read_quota(factory: ClientFactory, location: str) -> dict[str, Any]:
-    """Per family: current usage and limit; per VM size (lower case): family and vCPUs.
+    """Per family (:func:`~foundry_dr.quota.family_key`) and in total: dedicated-core usage and
+    limit; per VM size (lower case): family and vCPUs.
 
     ``compute.list_usage`` and ``list_sizes`` are subscription-level, so the secondary's client
     works before its hub exists (the location is explicit)."""
     ml = factory.ml_client("secondary")
-    usages = {}
+    rows = []
     for u in ml.compute.list_usage(location=location):
         name = field_of(u, "name")
-        family = field_of(name, "value") if name is not None else None
-        if family:
-            current = field_of(u, "current_value", "currentValue")
-            usages[family] = Usage(int(current or 0), int(field_of(u, "limit") or 0))
+        rows.append({
+            "type": field_of(u, "type"),
+            "name": field_of(name, "value") if name is not None else None,
+            "current": field_of(u, "current_value", "currentValue"),
+            "limit": field_of(u, "limit"),
+        })  # fmt: skip
+    usages = subscription_usages(rows)
     sizes = {}
     for s in ml.compute.list_sizes(location=location):
         vcpus = field_of(s, "v_cp_us", "vCPUs")

@@ -254,13 +254,54 @@ def test_computes_and_quota(hub: Hub) -> None:
     ci = ml.compute.begin_create_or_update(ComputeInstance(name="ci-dev", size="Standard_DS3_v2")).result()
     assert ci.state == "Running" and ci.size.lower() == "standard_ds3_v2"
     usages = {u.name["value"] if isinstance(u.name, dict) else u.name: u for u in ml.compute.list_usage()}
-    assert any("DSv3" in str(k) for k in usages)
+    assert "Standard DSv3 Family Cluster Dedicated vCPUs" in {str(getattr(k, "value", k)) for k in usages}
     with pytest.raises(HttpResponseError) as err:
         ml.compute.begin_create_or_update(
             AmlCompute(name="big", size="Standard_D4s_v3", max_instances=8)
         ).result()
     assert "QuotaExceeded" in str(err.value)
     settings(hub.arm, quotas={})
+
+
+def test_usages_are_shaped_as_the_official_example(hub: Hub) -> None:
+    """locations/{loc}/usages answers the rows of the 2024-04-01 example Usage/list.json (kept in
+    tests/fixtures/azure_specs): every property with the same JSON type, the family names Azure
+    uses, and the workspace- and compute-level rows that repeat them."""
+    import json
+    import re
+    from pathlib import Path
+
+    from azure.core.rest import HttpRequest
+
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "azure_specs" / "mls-2024-04-01-Usage-list.json"
+    want = json.loads(fixture.read_text())["responses"]["200"]["body"]["value"]
+    client = hub.arm.client(ResourceManagementClient)
+    url = (f"{hub.arm.config.arm_endpoint.rstrip('/')}/subscriptions/{hub.arm.subscription}/providers/"
+           "Microsoft.MachineLearningServices/locations/eastus/usages?api-version=2024-04-01")  # fmt: skip
+    got: list[dict] = []
+    while url:  # paged, with nextLink, like every ARM list
+        page = client._client.send_request(HttpRequest("GET", url)).json()
+        got += page["value"]
+        url = page.get("nextLink")
+    by_type: dict[str, list[dict]] = {}
+    for row in got:
+        by_type.setdefault(row["type"], []).append(row)
+    # the example also spells two rows "workspace/usages": Azure's own inconsistency, not copied
+    for example in (r for r in want if "/workspace/" not in r["type"]):
+        rows = by_type.get(example["type"])
+        assert rows, f"no {example['type']} row in {sorted(by_type)}"
+        for key, value in example.items():
+            assert key in rows[0] and type(rows[0][key]) is type(value), (key, rows[0])
+        assert set(rows[0]["name"]) == {"value", "localizedValue"}
+    family_names = {r["name"]["value"] for r in by_type["Microsoft.MachineLearningServices/vmFamily/usages"]}
+    assert all(re.fullmatch(r"Standard \S+ Family Cluster (Dedicated|LowPriority) vCPUs", n) for n in family_names)
+    assert "Standard DSv3 Family Cluster Dedicated vCPUs" in family_names
+    computes = by_type["Microsoft.MachineLearningServices/workspaces/computes/usages"]
+    assert any("/computes/cpu/usages/Standard_DSv3_Family_Cluster_Dedicated_vCPUs" in r["id"] for r in computes)
+    total = next(iter(by_type["Microsoft.MachineLearningServices/dedicatedCores/usages"]))
+    family = next(r for r in by_type["Microsoft.MachineLearningServices/vmFamily/usages"]
+                  if r["name"]["value"] == "Standard DSv3 Family Cluster Dedicated vCPUs")  # fmt: skip
+    assert family["currentValue"] == 16 and total["currentValue"] >= 16  # the 4-node D4s_v3 cluster
 
 
 # ---- online endpoints ---------------------------------------------------------------------

@@ -113,6 +113,59 @@ class ComputeType(ResourceType):
         return doc, dict(existing.meta) if existing else {}
 
 
+def usage_rows(engine: Engine, sub: str, region: str) -> list[dict]:
+    """``locations/{loc}/usages`` as Azure lists it (2024-04-01 example ``Usage/list.json``): the
+    cluster count (``totalCores/usages`` "Clusters"), the regional dedicated and low-priority
+    totals, one ``vmFamily/usages`` row per family and tier named "Standard <X> Family Cluster
+    Dedicated vCPUs" (not the vmSizes family id), then the same names again per workspace
+    (``workspaces/usages``) and per compute (``workspaces/computes/usages``)."""
+    dedicated: dict[str, int] = {}
+    low: dict[str, int] = {}
+    per_workspace: dict[tuple[str, str, str], int] = {}
+    per_compute: list[tuple[str, str, str, int]] = []
+    clusters = 0
+    for doc, meta in engine.store.by_type(COMPUTES, f"/subscriptions/{sub}"):
+        if meta.get("region") != region:
+            continue
+        props = doc.get("properties", {})
+        inner = props.get("properties") or {}
+        clusters += props.get("computeType") == "AmlCompute"
+        family, n = cores_of(doc)
+        tier = "LowPriority" if str(inner.get("vmPriority") or "Dedicated").lower() == "lowpriority" else "Dedicated"
+        bucket = low if tier == "LowPriority" else dedicated
+        bucket[family] = bucket.get(family, 0) + n
+        ws = workspace_id_of_compute(doc["id"])
+        per_workspace[(ws, family, tier)] = per_workspace.get((ws, family, tier), 0) + n
+        per_compute.append((doc["id"], family, tier, n))
+    total_limit = limit_of(engine, region, "cores") * 4
+    rows = [
+        responses.usage_row(f"/subscriptions/{sub}/usages", "totalCores/usages", "Clusters", clusters, 200),
+        responses.usage_row(f"/subscriptions/{sub}/usages", "dedicatedCores/usages",
+                            "Total Cluster Dedicated Regional vCPUs", sum(dedicated.values()), total_limit),
+    ]  # fmt: skip
+    families = sorted(set(FAMILIES) | set(dedicated) | set(low))
+    for f in families:
+        name = responses.family_usage_name(f, "Dedicated")
+        rows.append(responses.usage_row(f"/subscriptions/{sub}/usages/{name.replace(' ', '_')}", "vmFamily/usages",
+                                        name, dedicated.get(f, 0), limit_of(engine, region, f)))  # fmt: skip
+    rows.append(responses.usage_row(f"/subscriptions/{sub}/usages", "lowPriorityCores/usages",
+                                    "Total Cluster LowPriority Regional vCPUs", sum(low.values()), total_limit))
+    for f in families:
+        name = responses.family_usage_name(f, "LowPriority")  # per-family low priority: no limit of its own
+        rows.append(responses.usage_row(f"/subscriptions/{sub}/usages/{name.replace(' ', '_')}", "vmFamily/usages",
+                                        name, low.get(f, 0), -1))  # fmt: skip
+    for (ws, f, tier), n in sorted(per_workspace.items()):
+        name = responses.family_usage_name(f, tier)
+        limit = limit_of(engine, region, f) if tier == "Dedicated" else -1
+        rows.append(responses.usage_row(f"{ws}/usages/{name.replace(' ', '_')}", "workspaces/usages", name, n, limit))
+    for compute_id, f, tier, n in sorted(per_compute):
+        name = responses.family_usage_name(f, tier)
+        limit = limit_of(engine, region, f) if tier == "Dedicated" else -1
+        rows.append(responses.usage_row(f"{compute_id}/usages/{name.replace(' ', '_')}", "workspaces/computes/usages",
+                                        name, n, limit))  # fmt: skip
+    return rows
+
+
 def workspace_id_of_compute(resource_id: str) -> str:
     return resource_id.rsplit("/computes/", 1)[0]
 
@@ -123,25 +176,17 @@ def provider_path(engine: Engine, req: Request) -> Reply:
     if len(rest) == 3 and rest[0] == "locations":
         region = rest[1].replace(" ", "")
         sub = req.path.subscription
-        if rest[2] in ("usages", "quotas"):
+        if rest[2] == "usages":
+            return Reply(200, engine._page(req, usage_rows(engine, sub, region)))
+        if rest[2] == "quotas":
             used = usage_by_family(engine, sub, region)
             families = sorted(
                 set(FAMILIES)
                 | set(used)
                 | set((engine.store.get_setting("quotas", {}) or {}).get(region, {})) - {"*"}
             )
-            values = [
-                responses.usage(sub, region, f, used.get(f, 0), limit_of(engine, region, f), rest[2])
-                for f in families
-            ]
-            if rest[2] == "usages":
-                total = sum(used.values())
-                values.insert(
-                    0,
-                    responses.usage(
-                        sub, region, "cores", total, limit_of(engine, region, "cores") * 4, "usages"
-                    ),
-                )
+            values = [responses.usage(sub, region, f, used.get(f, 0), limit_of(engine, region, f), "quotas")
+                      for f in families]  # fmt: skip
             return Reply(200, engine._page(req, values))
         if rest[2] == "vmsizes":
             return Reply(

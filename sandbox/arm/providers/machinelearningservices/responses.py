@@ -259,8 +259,26 @@ def compute_properties(given: dict, region: str, created: str, modified: str) ->
     return props
 
 
+def family_usage_name(family: str, tier: str = "Dedicated") -> str:
+    """The usages name of a vmSizes family: "standardDSv2Family" -> "Standard DSv2 Family Cluster
+    Dedicated vCPUs" (2024-04-01 examples ``Usage/list.json`` and ``VirtualMachineSize/list.json``)."""
+    return f"Standard {family.removeprefix('standard').removesuffix('Family')} Family Cluster {tier} vCPUs"
+
+
+def usage_row(resource_id: str, kind: str, name: str, current: int, limit: int) -> dict:
+    """One row of locations/{loc}/usages, shaped as in the 2024-04-01 example ``Usage/list.json``."""
+    return {
+        "id": resource_id,
+        "type": f"Microsoft.MachineLearningServices/{kind}",
+        "currentValue": current,
+        "limit": limit,
+        "name": {"localizedValue": name, "value": name},
+        "unit": "Count",
+    }
+
+
 def usage(sub: str, region: str, family: str, current: int, limit: int, kind: str) -> dict:
-    """One entry of locations/{loc}/usages (kind "usages") or locations/{loc}/quotas ("quotas")."""
+    """One entry of locations/{loc}/quotas (kind "quotas"; ``usages`` is :func:`usage_row`)."""
     entry = {
         "id": f"/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/vmFamily/{family}/{kind}",
         "amlWorkspaceLocation": region,
