@@ -29,6 +29,7 @@ from foundry_dr.errors import FoundryDrError
 from foundry_dr.plan import Plan
 from foundry_dr.quota import QuotaExceeded, check, cores_needed
 from foundry_dr.secondary import map_to_secondary
+from foundry_dr.what_if import classify
 from tasks.locks import ensure_limit
 from tasks.quota import read_quota
 from tasks.templates import (
@@ -170,9 +171,16 @@ def _what_if_markdown(result: dict) -> str:
     if result.get("resource_group_missing"):
         lines.append("(the resource group does not exist yet: it is created after approval, so every resource "
                      "is a Create)")
-    lines += ["", "| change | resource |", "|---|---|"]
-    lines += [f"| {c['change_type']} | `{c['resource_id'].split('/providers/', 1)[-1]}` |"
-              for c in result.get("changes", [])]
+    lines += ["", "| change | resource | detail |", "|---|---|---|"]
+    for c in result.get("changes", []):
+        kind = classify(c)
+        if kind != c["change_type"]:
+            detail = "only read-only properties differ (NoEffect): nothing changes"
+        elif kind == "Unsupported":
+            detail = f"what-if cannot predict this resource: {c.get('unsupported_reason') or 'no reason given'}"
+        else:
+            detail = ", ".join(f"`{p}`" for p in (c.get("paths") or [])[:8])
+        lines.append(f"| {kind} | `{c['resource_id'].split('/providers/', 1)[-1]}` | {detail} |")
     for s in result.get("soft_deleted", []):
         lines.append(f"\n- soft-deleted {s['kind']} {s['name']}: will be recovered")
     return "\n".join(lines)

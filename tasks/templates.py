@@ -15,9 +15,9 @@ from prefect import task
 from foundry_dr.arm_template import resource_ids
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import FoundryDrError
+from foundry_dr.what_if import effective_paths, failure, needs_approval
+from foundry_dr.what_if import summarize as summarize_changes
 from tasks.workspace import RETRY
-
-NO_CHANGE = {"NoChange", "Ignore"}
 
 
 class DeploymentFailed(FoundryDrError):
@@ -37,14 +37,29 @@ def resource_group_exists(factory: ClientFactory) -> bool:
         return False
 
 
+def _delta(entries: list[Any] | None) -> list[dict[str, Any]] | None:
+    if entries is None:
+        return None
+    out = []
+    for p in entries:
+        if not isinstance(p, dict):
+            continue
+        out.append({"path": p.get("path"), "propertyChangeType": str(p.get("property_change_type")
+                    or p.get("propertyChangeType") or ""), "children": _delta(p.get("children"))})  # fmt: skip
+    return out
+
+
 def _change(c: Any) -> dict[str, Any]:
     d = c.as_dict() if hasattr(c, "as_dict") else dict(c)
-    delta = d.get("delta") or []
-    return {
+    delta = _delta(d.get("delta"))
+    change = {
         "resource_id": d.get("resource_id") or d.get("resourceId"),
         "change_type": str(d.get("change_type") or d.get("changeType")),
-        "paths": [p.get("path") for p in delta if isinstance(p, dict)],
+        "delta": delta,
+        "unsupported_reason": d.get("unsupported_reason") or d.get("unsupportedReason"),
     }
+    change["paths"] = effective_paths(delta or [])
+    return change
 
 
 @task(name="what-if", **RETRY)
@@ -64,6 +79,8 @@ def what_if(factory: ClientFactory, template: dict) -> dict[str, Any]:
         if exc.status_code and 400 <= exc.status_code < 500:
             raise DeploymentFailed(f"what-if refused the template: {exc.message}") from exc
         raise
+    if why := failure(result.status, result.error.as_dict() if result.error is not None else None):
+        raise DeploymentFailed(f"what-if failed: {why}; nothing was deployed")
     ours = {r.lower() for r in resource_ids(plan, template)}
     changes = [_change(c) for c in result.changes or []]
     # resources of the group that the template does not mention are left alone (Incremental)
@@ -72,14 +89,12 @@ def what_if(factory: ClientFactory, template: dict) -> dict[str, Any]:
 
 
 def summarize(what: dict[str, Any]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for c in what["changes"]:
-        counts[c["change_type"]] = counts.get(c["change_type"], 0) + 1
-    return counts
+    """Counts per change type, noise (NoEffect-only Modify) counted as NoChange."""
+    return summarize_changes(what["changes"])
 
 
 def has_changes(what: dict[str, Any]) -> bool:
-    return any(c["change_type"] not in NO_CHANGE for c in what["changes"])
+    return needs_approval(what["changes"])
 
 
 @task(name="ensure-resource-group", **RETRY)

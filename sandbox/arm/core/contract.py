@@ -295,3 +295,44 @@ def _check_annotation(ann: Any, value: Any, path: str, problems: list[str]) -> N
             problems.append(f"'{path}' must be an object")
             return
         _check_model_base(ann, value, path, problems)
+
+
+def readonly_paths(model_cls: type | None, prefix: str = "", depth: int = 0) -> set[str]:
+    """Wire paths (dotted) the REST model marks read-only (``_validation[attr]["readonly"]``):
+    what an RP never takes from a request, so a template that sets them changes nothing. ARM's
+    what-if reports such a property as ``NoEffect`` (PropertyChangeType: "The property will not
+    be set or updated")."""
+    if model_cls is None or depth > 6:
+        return set()
+    if not hasattr(model_cls, "_attribute_map"):
+        return _mb_readonly_paths(model_cls, prefix, depth) if _is_model_base(model_cls) else set()
+    out: set[str] = set()
+    validation: dict = getattr(model_cls, "_validation", {}) or {}
+    for attr, spec in (getattr(model_cls, "_attribute_map", {}) or {}).items():
+        if not spec.get("key"):
+            continue
+        path = _join(prefix, ".".join(_split_key(spec["key"])))
+        if (validation.get(attr) or {}).get("readonly"):
+            out.add(path)
+            continue
+        inner = _resolve(model_cls, spec["type"]) if isinstance(spec.get("type"), str) else None
+        if inner is not None and inner is not model_cls:
+            out |= readonly_paths(inner, path, depth + 1)
+    return out
+
+
+def _mb_readonly_paths(cls: type, prefix: str, depth: int) -> set[str]:
+    """:func:`readonly_paths` of a TypeSpec model: fields whose visibility is only "read"."""
+    import typing
+
+    out: set[str] = set()
+    for rest, (_, ann, rf) in _mb_fields(cls).items():
+        path = _join(prefix, rest)
+        if list(getattr(rf, "_visibility", None) or []) == ["read"]:
+            out.add(path)
+            continue
+        arms = [a for a in (typing.get_args(ann) or (ann,)) if isinstance(a, type) and a is not type(None)]
+        for arm in arms:
+            if arm is not cls and _is_model_base(arm):
+                out |= readonly_paths(arm, path, depth + 1)
+    return out

@@ -217,6 +217,30 @@ def test_what_if_reports_create_modify_nochange(arm: Arm) -> None:
     assert [d.name for d in client.deployments.list_by_resource_group(rg)] == ["hub"]
 
 
+def test_what_if_reports_read_only_properties_as_no_effect(arm: Arm) -> None:
+    """A template that sets a property the RP's REST model marks read-only (the hub's
+    ``workspaceId``) gets a Modify whose only property change is NoEffect, as ARM's what-if
+    reports it; the product reads that as no change (foundry_dr.what_if)."""
+    from foundry_dr.what_if import classify, needs_approval
+    from tasks.templates import _change
+
+    rg = _rg(arm)
+    client = arm.client(DeploymentsMgmtClient)
+    template = _template(arm, rg)
+    _deploy(client, rg, "hub", template)
+    noisy = copy.deepcopy(template)
+    noisy["resources"][1]["properties"]["workspaceId"] = "00000000-0000-0000-0000-0000000000aa"
+    result = client.deployments.begin_what_if(
+        rg, "hub-whatif", {"properties": {"mode": "Incremental", "template": noisy}}
+    ).result()
+    hub = next(c for c in result.changes if c.resource_id.lower() == _ids(arm, rg)["hub"].lower())
+    assert hub.change_type == "Modify"
+    assert [(d.path, d.property_change_type) for d in hub.delta] == [("properties.workspaceId", "NoEffect")]
+    changes = [_change(c) for c in result.changes]
+    assert classify(next(c for c in changes if c["resource_id"].lower() == hub.resource_id.lower())) == "NoChange"
+    assert not needs_approval(changes)
+
+
 def test_reader_cannot_deploy(arm: Arm) -> None:
     rg = _rg(arm)
     reader = arm.client(DeploymentsMgmtClient, principal="reader")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+from sandbox.arm.core.contract import readonly_paths
 from sandbox.arm.core.engine import Engine, normalize_location
 from sandbox.arm.core.ids import key
 from sandbox.arm.providers.resources.templates import Planned
@@ -24,18 +25,26 @@ def _same(path: str, desired: object, actual: object) -> bool:
     return desired == actual
 
 
-def diff(desired: dict, actual: dict, prefix: str = "") -> list[dict]:
-    """WhatIfPropertyChange entries for every path the template sets that differs."""
+def diff(desired: dict, actual: dict, prefix: str = "", readonly: frozenset[str] = frozenset()) -> list[dict]:
+    """WhatIfPropertyChange entries for every path the template sets that differs. A path the
+    REST model marks read-only is ``NoEffect`` (the RP ignores it), as ARM's what-if reports it
+    (PropertyChangeType in Microsoft.Resources' deployments spec: "The property will not be set
+    or updated") -- the noise a real what-if shows on templates that carry such properties."""
     out: list[dict] = []
     for k, want in desired.items():
         path = f"{prefix}.{k}" if prefix else k
+        if path in readonly:
+            have = actual.get(k)
+            if not _same(path, want, have):
+                out.append({"path": path, "propertyChangeType": "NoEffect", "before": have, "after": want})
+            continue
         if k not in actual or actual[k] is None:
             if want is not None:
                 out.append({"path": path, "propertyChangeType": "Create", "after": want})
             continue
         have = actual[k]
         if isinstance(want, dict) and isinstance(have, dict):
-            out.extend(diff(want, have, path))
+            out.extend(diff(want, have, path, readonly))
         elif not _same(path, want, have):
             out.append({"path": path, "propertyChangeType": "Modify", "before": have, "after": want})
     return out
@@ -81,7 +90,7 @@ def changes(engine: Engine, planned: list[Planned], mode: str, rg_id: str) -> li
             continue
         before = engine.type_of(found.doc.get("type", "")).view(engine, found.doc, found.meta)
         before = {**header, **{k: v for k, v in before.items() if k not in ("id", "name", "type")}}
-        delta = diff(p.body, before)
+        delta = diff(p.body, before, readonly=frozenset(readonly_paths(engine.type_of(p.full_type).rest_model)))
         after = _merge(before, p.body)
         out.append(_change(found.doc["id"], "Modify" if delta else "NoChange", before, after, delta))
     # Resources of the group the template does not mention: kept (Incremental) or deleted (Complete).
