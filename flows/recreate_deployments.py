@@ -25,6 +25,7 @@ from foundry_dr.deployment_plan import (
     Item,
     WorkspacePlan,
     needs_source_for_scaling,
+    online_growth,
     plan_workspace,
     scale_workspace,
 )
@@ -40,6 +41,7 @@ from tasks.endpoints import (
     vault_uri,
     workspace_id,
 )
+from tasks.quota import check_online_quota
 from tasks.smoke import smoke_test
 
 RUNBOOK = "recreate-deployments"
@@ -92,6 +94,8 @@ def recreate_deployments(
             items = [i for p in plans for i in p.items()]
             with timed(timings, "prerequisites"):
                 _check_prerequisites(factory, target, dst_inv, items, scale_only)
+                if growth := online_growth(items):
+                    check_online_quota(factory, target, growth)
             summary = _summary(items)
             decision = approval_gate(RUNBOOK, plan, approve=approve,
                                      summary=f"{mode} in the {target} ({sizing}): {summary}")  # fmt: skip

@@ -122,6 +122,7 @@ class Item:
     secrets: list[str] = field(default_factory=list)
     size: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    instances: tuple[int, int] | None = None  # online deployments: (now in the target, after the run)
 
     @property
     def key(self) -> str:
@@ -379,7 +380,9 @@ def _online_deployment(src: dict[str, Any], ctx: Context, endpoint: str, current
     body["tags"][PRODUCTION_TAG] = str(source_count)  # lets scale-only work while the source is down
     body["sku"] = {**{k: v for k, v in (src.get("sku") or {}).items() if v is not None}, "capacity": count}
     action, changes, reason = _decide("online-deployment", body, current)
-    return Item("online-deployment", workspace, name, rid, action, body, changes, remapped, secrets, size, reason)
+    now = int(((current or {}).get("sku") or {}).get("capacity") or 0) if current else 0
+    return Item("online-deployment", workspace, name, rid, action, body, changes, remapped, secrets, size, reason,
+                instances=(now, count))
 
 
 def _online(src: dict[str, Any], deployments: list[dict], target: dict[str, Any] | None,
@@ -560,6 +563,23 @@ def scale_workspace(source: Mapping[str, Any] | None, target: Mapping[str, Any],
                 body["identity"] = _identity(current)
             changed = current_count != count
             deps.append(Item("online-deployment", plan.workspace, dname, drid, "update" if changed else "unchanged",
-                             body, ["sku.capacity"] if changed else [], size=size))  # fmt: skip
+                             body, ["sku.capacity"] if changed else [], size=size,
+                             instances=(int(current_count or 0), count)))  # fmt: skip
         plan.online.append(EndpointPlan(ep, deps, None))
     return plan
+
+
+def online_growth(items: list[Item]) -> list[tuple[str, str, int, int]]:
+    """(deployment, instance type, instances now, instances after) of every managed online
+    deployment the run creates or grows: what its quota check must cover."""
+    out = []
+    for i in items:
+        if i.kind != "online-deployment" or not i.writes or i.instances is None or i.body is None:
+            continue
+        props = i.body.get("properties") or {}
+        if str(props.get("endpointComputeType") or "Managed").lower() != "managed":
+            continue
+        now, after = i.instances
+        if after > now and props.get("instanceType"):
+            out.append((f"{i.workspace}/{i.name}", str(props["instanceType"]), now, after))
+    return out

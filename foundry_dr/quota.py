@@ -107,3 +107,39 @@ def check(needed: dict[str, int], usages: dict[str, Usage], region: str) -> list
         problems.append(f"needs {total} cores of {TOTAL} (total regional vCPUs) in {region}, "
                         f"quota allows {usages[TOTAL].available}")
     return problems
+
+
+def online_reserved_instances(instance_type: str, instances: int) -> int:
+    """Instances whose cores a managed online deployment holds: Azure ML "reserves 20% extra
+    compute resources for performing upgrades. For example, if you request 10 instances in a
+    deployment, you must have a quota for 12" -- ``ceil(1.2 * instances)`` (Azure ML docs, "Manage
+    and increase quotas", online endpoints limits and "Virtual machine quota allocation for
+    deployment"). SKUs marked "Skip 20% Reservation" in the managed online endpoints SKU list
+    (A100, H100 and ND sizes) hold only what they run."""
+    import math
+
+    size = instance_type.lower()
+    if "_a100_" in size or "_h100_" in size or size.startswith("standard_nd"):
+        return instances
+    return math.ceil(1.2 * instances)
+
+
+def online_cores_needed(growth: list[tuple[str, str, int, int]], sizes: dict[str, tuple[str, int]]) -> dict[str, int]:
+    """Extra dedicated cores per family for managed online deployments that grow.
+
+    ``growth``: (deployment, instance type, current instances, target instances). Managed online
+    deployments draw on the same per-family Azure ML quota as clusters (the troubleshooting
+    guide's OutOfQuota, "CPU quota": "Each deployment subtracts from available quota")."""
+    needed: dict[str, int] = {}
+    unknown = []
+    for name, instance_type, current, target in growth:
+        if instance_type.lower() not in sizes:
+            unknown.append(f"instance type {instance_type} of {name} is not offered in the region")
+            continue
+        family, vcpus = sizes[instance_type.lower()]
+        extra = (online_reserved_instances(instance_type, target) - online_reserved_instances(instance_type, current))
+        if extra > 0:
+            needed[family] = needed.get(family, 0) + extra * vcpus
+    if unknown:
+        raise QuotaExceeded(unknown)
+    return needed

@@ -42,3 +42,17 @@ def test_message_names_family_region_and_what_is_left() -> None:
         "needs 6 cores of standardNCSv3Family in westus, quota allows 0"]
     assert "total regional" in check({"standardDSv2Family": 8}, {"standardDSv2Family": Usage(0, 100),
                                                                  "cores": Usage(0, 4)}, "westus")[0]
+
+
+def test_online_deployments_hold_a_fifth_more_rounded_up() -> None:
+    from foundry_dr.quota import online_cores_needed, online_reserved_instances
+
+    # Azure ML docs: "if you request 10 instances in a deployment, you must have a quota for 12"
+    assert online_reserved_instances("Standard_DS3_v2", 10) == 12
+    assert online_reserved_instances("Standard_DS3_v2", 1) == 2  # ceil(1.2)
+    assert online_reserved_instances("Standard_NC24ads_A100_v4", 4) == 4  # "Skip 20% Reservation"
+    growth = [("ws/ep/blue", "Standard_DS3_v2", 1, 10)]
+    assert online_cores_needed(growth, SIZES) == {"standardDSv2Family": (12 - 2) * 4}
+    assert online_cores_needed([("ws/ep/blue", "Standard_DS3_v2", 3, 3)], SIZES) == {}
+    with pytest.raises(QuotaExceeded, match="Standard_F4s_v2 of ws/ep/blue"):
+        online_cores_needed([("ws/ep/blue", "Standard_F4s_v2", 0, 1)], SIZES)

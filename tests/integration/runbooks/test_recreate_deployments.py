@@ -204,6 +204,41 @@ def test_recreate_standby_production_scale_only_and_rerun(secondary_ready, sandb
     factory.close()
 
 
+def test_production_scale_up_checks_online_quota_before_any_write(secondary_ready, sandbox, request_log, control,
+                                                                  plan: Plan) -> None:  # fmt: skip
+    """Scaling the standby to production size needs ceil(1.2 x instances) x vCPUs per deployment
+    (Azure ML's upgrade reserve). Short of it: QuotaExceeded naming the family, before any write;
+    the sandbox itself refuses such a deployment as Azure does (400, "Not enough quota")."""
+    from azure.ai.ml.entities import ManagedOnlineDeployment
+    from azure.core.exceptions import HttpResponseError
+
+    from foundry_dr.quota import QuotaExceeded
+    from tasks.quota import read_quota
+
+    factory = ClientFactory(plan)
+    location = plan.secondary.location
+    used = read_quota.fn(factory, location)["usages"]["standarddsv2family"].current
+    previous = control(sandbox, "GET", "/settings").get("quotas")
+    control(sandbox, "PUT", "/settings", {"quotas": {location: {"standardDSv2Family": used + 4}}})
+    try:
+        since = time.time()
+        with pytest.raises(QuotaExceeded, match=r"needs \d+ cores of standardDSv2Family in westus, quota allows 4"):
+            recreate_deployments(plan=plan, sizing="production", scale_only=True)
+        assert _writes_to(request_log, sandbox, plan.secondary.resource_group, since) == []
+        ml = factory.ml_client("secondary", plan.secondary.projects[0])
+        endpoint = next(iter(ml.online_endpoints.list()))
+        deployment = next(iter(ml.online_deployments.list(endpoint_name=endpoint.name)))
+        grown = ManagedOnlineDeployment(name=deployment.name, endpoint_name=endpoint.name,
+                                        model=deployment.model, environment=deployment.environment,
+                                        code_configuration=deployment.code_configuration,
+                                        instance_type=deployment.instance_type, instance_count=5)  # fmt: skip
+        with pytest.raises(HttpResponseError, match="Not enough quota available for Standard_DS3_v2"):
+            ml.online_deployments.begin_create_or_update(grown).result()
+    finally:
+        control(sandbox, "PUT", "/settings", {"quotas": previous or {}})
+        factory.close()
+
+
 def test_production_sizing_full_run(secondary_ready, plan: Plan) -> None:
     result = recreate_deployments(plan=plan, sizing="production")
     assert not result["failed"] and all(s["ok"] for s in result["smoke"])

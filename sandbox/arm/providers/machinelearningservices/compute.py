@@ -8,6 +8,7 @@ real life; so a compute PUT counts dedicated cores per VM family in the workspac
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from sandbox.arm.core.engine import now_iso
@@ -67,13 +68,43 @@ def limit_of(engine: Engine, region: str, family: str) -> int:
     return int(per_region.get(family, per_region.get("*", quotas.get("*", DEFAULT_LIMIT))))
 
 
+def online_reserved_instances(instance_type: str | None, instances: int) -> int:
+    """Instances a managed online deployment holds quota for. Azure ML "reserves 20% extra compute
+    resources for performing upgrades ... if you request 10 instances in a deployment, you must
+    have a quota for 12", i.e. ``ceil(1.2 * instances)`` (how-to-manage-quotas, "Azure Machine
+    Learning online endpoints and batch endpoints", and its "Virtual machine quota allocation for
+    deployment"); SKUs marked "Skip 20% Reservation" in the managed online endpoints SKU list
+    (A100, H100, ND) reserve none."""
+    size = (instance_type or "").lower()
+    if "_a100_" in size or "_h100_" in size or size.startswith("standard_nd"):
+        return instances
+    return math.ceil(1.2 * instances)
+
+
+def online_cores_of(doc: dict) -> tuple[str, int]:
+    """(family, cores held) of a managed online deployment (``sku.capacity`` instances)."""
+    props = doc.get("properties", {})
+    if str(props.get("endpointComputeType") or "Managed").lower() != "managed":
+        return "", 0  # Kubernetes deployments use the cluster's capacity, not this quota
+    family, cores = family_of(props.get("instanceType"))
+    instances = int((doc.get("sku") or {}).get("capacity") or 0)
+    return family, cores * online_reserved_instances(props.get("instanceType"), instances)
+
+
 def usage_by_family(engine: Engine, sub: str, region: str, skip_id: str | None = None) -> dict[str, int]:
+    """Dedicated cores used per family in a region: clusters, instances, and managed online
+    deployments, which draw on the same Azure ML per-family quota (the troubleshooting guide's
+    OutOfQuota "CPU quota": "Each deployment subtracts from available quota")."""
+    from sandbox.arm.providers.machinelearningservices.endpoints import ONLINE_DEPLOYMENTS
+
     used: dict[str, int] = {}
-    for doc, meta in engine.store.by_type(COMPUTES, f"/subscriptions/{sub}"):
-        if meta.get("region") != region or (skip_id and doc["id"].lower() == skip_id.lower()):
-            continue
-        family, cores = cores_of(doc)
-        used[family] = used.get(family, 0) + cores
+    for rtype, of in ((COMPUTES, cores_of), (ONLINE_DEPLOYMENTS, online_cores_of)):
+        for doc, meta in engine.store.by_type(rtype, f"/subscriptions/{sub}"):
+            if meta.get("region") != region or (skip_id and doc["id"].lower() == skip_id.lower()):
+                continue
+            family, cores = of(doc)
+            if cores:
+                used[family] = used.get(family, 0) + cores
     return used
 
 
@@ -137,6 +168,14 @@ def usage_rows(engine: Engine, sub: str, region: str) -> list[dict]:
         ws = workspace_id_of_compute(doc["id"])
         per_workspace[(ws, family, tier)] = per_workspace.get((ws, family, tier), 0) + n
         per_compute.append((doc["id"], family, tier, n))
+    from sandbox.arm.providers.machinelearningservices.endpoints import ONLINE_DEPLOYMENTS
+
+    for doc, meta in engine.store.by_type(ONLINE_DEPLOYMENTS, f"/subscriptions/{sub}"):
+        family, n = online_cores_of(doc)
+        if meta.get("region") == region and n:  # managed deployments draw on the same family quota
+            dedicated[family] = dedicated.get(family, 0) + n
+            ws = doc["id"].split("/onlineEndpoints/", 1)[0]
+            per_workspace[(ws, family, "Dedicated")] = per_workspace.get((ws, family, "Dedicated"), 0) + n
     total_limit = limit_of(engine, region, "cores") * 4
     rows = [
         responses.usage_row(f"/subscriptions/{sub}/usages", "totalCores/usages", "Clusters", clusters, 200),

@@ -218,6 +218,7 @@ class OnlineDeploymentType(ResourceType):
         sku.setdefault("capacity", 1)
         doc["sku"] = sku
         doc["properties"] = responses.online_deployment_properties(given)
+        _check_online_quota(engine, req, doc, parent)
         return doc, dict(existing.meta) if existing else {}
 
     def on_settled(self, engine: Engine, doc: dict, meta: dict) -> None:
@@ -231,6 +232,30 @@ class OnlineDeploymentType(ResourceType):
                 f"Deployment '{doc['name']}' still takes {traffic.get(doc['name'])}% of the endpoint's "
                 f"traffic; set its traffic to 0 before deleting it."
             )
+
+
+def _check_online_quota(engine: Engine, req: Request, doc: dict, parent: Existing | None) -> None:
+    """A managed deployment needs ``ceil(1.2 x instances) x vCPUs`` of its family's quota (see
+    compute.online_reserved_instances), else 400 as users report it (MicrosoftDocs/azure-docs#101942,
+    MicrosoftLearning/mslearn-azure-ml#30; the troubleshooting guide calls it OutOfQuota)."""
+    from sandbox.arm.providers.machinelearningservices.compute import limit_of, online_cores_of, usage_by_family
+
+    family, wanted = online_cores_of(doc)
+    if not wanted:
+        return
+    region = (doc.get("location") or (parent.meta.get("region") if parent else "") or "").replace(" ", "").lower()
+    sub = req.path.subscription
+    used = usage_by_family(engine, sub, region, skip_id=req.path.resource_id).get(family, 0)
+    limit = limit_of(engine, region, family)
+    if used + wanted > limit:
+        size = doc["properties"].get("instanceType")
+        raise ArmError(
+            400,
+            "BadRequest",
+            f"Not enough quota available for {size} in SubscriptionId {sub}. Current usage/limit: {used}/{limit}. "
+            f"Additional needed: {wanted} Please see troubleshooting guide, available here: "
+            "https://aka.ms/oe-tsg#error-outofquota",
+        )
 
 
 def check_references(engine: Engine, props: dict) -> None:
