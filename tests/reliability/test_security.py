@@ -207,8 +207,10 @@ def test_reader_fails_at_the_first_write_without_retrying(
             else:
                 provision_secondary(plan=plan, approve=True)
     message = str(info.value)
+    # the lock record (acquire, release) is the runbook's own bookkeeping in storage, which the
+    # sandbox reaches with account keys whatever the principal: not a write to the hub's resources
     writes = [e for e in requests_since(config, t0) if e["method"] not in ("GET", "HEAD")
-              and e["service"] != "identity"]  # fmt: skip
+              and e["service"] != "identity" and "/foundry-dr/locks/" not in e["path"]]  # fmt: skip
     denied = [e for e in writes if e["status"] == 403]
     assert len(denied) == 1, f"expected exactly one 403, got: {writes}"
     assert writes == denied, f"the run went on writing after the 403: {writes}"
