@@ -20,6 +20,7 @@ SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTempl
 CONTENT_VERSION = "1.0.0.0"
 API_VERSIONS: dict[str, str] = {
     "Microsoft.Storage/storageAccounts": "2023-05-01",
+    "Microsoft.OperationalInsights/workspaces": "2023-09-01",
     "Microsoft.Insights/components": "2020-02-02",
     "Microsoft.CognitiveServices/accounts": "2024-10-01",
     f"{ML}/workspaces": "2024-04-01",
@@ -77,8 +78,14 @@ def render(plan: Plan, desired: dict[str, Any]) -> dict[str, Any]:
         in_template[i.lower()] = i
     appi = linked.get("application_insights")
     if appi:
+        # workspace-based (classic is retired): its Log Analytics workspace first, as in the specs'
+        # examples (OperationalInsights 2023-09-01 WorkspacesCreate, Insights 2020-02-02 ComponentsCreate)
+        logs = add("Microsoft.OperationalInsights/workspaces", appi["logAnalytics"],
+                   {"properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": 30}})
+        in_template[logs.lower()] = logs
         i = add("Microsoft.Insights/components", appi["name"],
-                {"kind": appi["kind"], "properties": {"Application_Type": appi["applicationType"]}})
+                {"kind": appi["kind"], "properties": {"Application_Type": appi["applicationType"],
+                                                      "WorkspaceResourceId": logs}}, [logs])
         in_template[i.lower()] = i
     ais = linked.get("ai_services")
     if ais:

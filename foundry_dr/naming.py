@@ -134,6 +134,11 @@ APPLICATION_INSIGHTS = NameRule(
     r"[\w().-]{0,259}[\w()-]",
     "1-260 letters, digits, underscores, parentheses, hyphens and periods, not ending with '.'",
 )
+LOG_ANALYTICS = NameRule(
+    "Log Analytics workspace name",
+    r"[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]",
+    "4-63 letters, digits and hyphens, starting and ending with a letter or digit",
+)
 AI_SERVICES = NameRule(
     "AI Services account name",
     r"[A-Za-z0-9][A-Za-z0-9-]{0,62}[A-Za-z0-9]",

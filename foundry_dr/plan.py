@@ -117,6 +117,11 @@ class Side(_Model):
     application_insights: _named(naming.APPLICATION_INSIGHTS) | None = Field(  # type: ignore[valid-type]
         default=None, description="Application Insights of this side's hub (one per region)."
     )
+    log_analytics_workspace: _named(naming.LOG_ANALYTICS) | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="Log Analytics workspace this side's Application Insights ingests into (classic, "
+        "non workspace-based Application Insights is retired). Default: log-<application_insights>.",
+    )
     ai_services: _named(naming.AI_SERVICES) | None = Field(  # type: ignore[valid-type]
         default=None, description="AI Services account of this region (its connection is mapped)."
     )
@@ -124,6 +129,13 @@ class Side(_Model):
         default=None,
         description="This side's own ACR, when each side has one (images are imported across).",
     )
+
+    @property
+    def log_analytics(self) -> str | None:
+        """The Log Analytics workspace of this side's Application Insights (None without one)."""
+        if not self.application_insights:
+            return None
+        return self.log_analytics_workspace or f"log-{self.application_insights}"[:63].rstrip("-")
 
 
 class KeyVaultRef(_Model):

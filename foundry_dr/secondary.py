@@ -272,8 +272,10 @@ def _linked(plan: Plan, primary: dict) -> dict[str, Any]:
     out: dict[str, Any] = {"storage_accounts": storage, "application_insights": None, "ai_services": None}
     if s.application_insights:
         src = linked.get("application_insights") or {}
+        # workspace-based: classic Application Insights is retired, a new one needs a Log Analytics workspace
         out["application_insights"] = {"name": s.application_insights, "kind": src.get("kind") or "web",
-                                       "applicationType": src.get("applicationType") or "web"}
+                                       "applicationType": src.get("applicationType") or "web",
+                                       "logAnalytics": s.log_analytics}
     if s.ai_services:
         src = linked.get("ai_services") or {}
         out["ai_services"] = {"name": s.ai_services, "kind": src.get("kind") or "AIServices",

@@ -140,11 +140,15 @@ class _Seeder:
             }
             self._control("PUT", f"/registries/{acr.name}/repositories", {"repositories": repos})
         if self.p.application_insights:
+            logs = f"{self.rg_id}/providers/Microsoft.OperationalInsights/workspaces/{self.p.log_analytics}"
+            self._ensure(logs, {"location": loc, "properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": 30}},
+                         "2023-09-01")  # fmt: skip
             self._ensure(
                 f"{self.rg_id}/providers/Microsoft.Insights/components/{self.p.application_insights}",
-                {"location": loc, "kind": "web", "properties": {"Application_Type": "web"}},
+                {"location": loc, "kind": "web",
+                 "properties": {"Application_Type": "web", "WorkspaceResourceId": logs}},
                 "2020-02-02",
-            )
+            )  # fmt: skip
         if self.p.ai_services:
             self._ensure(
                 f"{self.rg_id}/providers/Microsoft.CognitiveServices/accounts/{self.p.ai_services}",

@@ -84,3 +84,16 @@ def test_problems_are_reported(template: dict, plan: Plan) -> None:
     assert any("not in the template" in p for p in problems)
     assert any("expression" in p for p in problems)
     assert any("apiVersion" in p for p in problems)
+
+
+def test_application_insights_is_workspace_based(plan: Plan, template: dict) -> None:
+    """Classic Application Insights is retired: the template creates its Log Analytics workspace
+    and points the component at it (WorkspaceResourceId), depending on it."""
+    by_type = {r["type"]: r for r in template["resources"]}
+    logs = by_type["Microsoft.OperationalInsights/workspaces"]
+    appi = by_type["Microsoft.Insights/components"]
+    s = plan.secondary
+    logs_id = arm_id(s.subscription_id, s.resource_group, logs["type"], logs["name"])
+    assert logs["name"] == s.log_analytics == f"log-{s.application_insights}"
+    assert appi["properties"]["WorkspaceResourceId"] == logs_id and appi["dependsOn"] == [logs_id]
+    assert logs["properties"] == {"sku": {"name": "PerGB2018"}, "retentionInDays": 30}

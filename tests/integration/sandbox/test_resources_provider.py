@@ -30,6 +30,7 @@ def _ids(arm: Arm, rg: str) -> dict[str, str]:
         "storage": f"{base}/Microsoft.Storage/storageAccounts/stfdreastus",
         "vault": f"{base}/Microsoft.KeyVault/vaults/kv-{rg}",
         "insights": f"{base}/Microsoft.Insights/components/appi-{rg}",
+        "logs": f"{base}/Microsoft.OperationalInsights/workspaces/log-{rg}",
         "registry": f"{base}/Microsoft.ContainerRegistry/registries/cr{rg.replace('-', '')}",
         "hub": f"{base}/{MLS}/hub-{rg}",
         "project": f"{base}/{MLS}/proj-{rg}",
@@ -102,7 +103,8 @@ def _template(arm: Arm, rg: str) -> dict:
                 "name": f"appi-{rg}",
                 "location": "eastus",
                 "kind": "web",
-                "properties": {"Application_Type": "web"},
+                "properties": {"Application_Type": "web", "WorkspaceResourceId": ids["logs"]},
+                "dependsOn": [ids["logs"]],
             },
             {
                 "type": "Microsoft.ContainerRegistry/registries",
@@ -120,6 +122,13 @@ def _template(arm: Arm, rg: str) -> dict:
                         "properties": {},
                     }
                 ],
+            },
+            {  # Application Insights is workspace-based: it needs its Log Analytics workspace
+                "type": "Microsoft.OperationalInsights/workspaces",
+                "apiVersion": "2023-09-01",
+                "name": f"log-{rg}",
+                "location": "eastus",
+                "properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": 30},
             },
         ],
         "outputs": {"hubId": {"type": "string", "value": ids["hub"]}},
@@ -241,6 +250,23 @@ def test_what_if_reports_read_only_properties_as_no_effect(arm: Arm) -> None:
     assert not needs_approval(changes)
 
 
+def test_classic_application_insights_is_refused(arm: Arm) -> None:
+    """Classic Application Insights is retired: a new component without a Log Analytics
+    workspace fails the deployment; with one it is workspace-based (IngestionMode LogAnalytics)."""
+    rg = _rg(arm)
+    client = arm.client(DeploymentsMgmtClient)
+    template = _template(arm, rg)
+    appi = next(r for r in template["resources"] if r["type"] == "Microsoft.Insights/components")
+    classic = copy.deepcopy(template)
+    classic_appi = next(r for r in classic["resources"] if r["type"] == "Microsoft.Insights/components")
+    classic_appi["properties"].pop("WorkspaceResourceId")
+    with pytest.raises(HttpResponseError, match="WorkspaceResourceId"):
+        _deploy(client, rg, "classic", classic)
+    _deploy(client, rg, "hub", template)
+    got = arm.client(ResourceManagementClient).resources.get_by_id(_ids(arm, rg)["insights"], api_version="2020-02-02")
+    assert got.properties["IngestionMode"] == "LogAnalytics" and appi["properties"]["WorkspaceResourceId"]
+
+
 def test_reader_cannot_deploy(arm: Arm) -> None:
     rg = _rg(arm)
     reader = arm.client(DeploymentsMgmtClient, principal="reader")
@@ -321,7 +347,7 @@ def test_validate(arm: Arm) -> None:
         rg, "v", {"properties": {"mode": "Incremental", "template": _template(arm, rg)}}
     ).result()
     assert result.error is None
-    assert len(result.properties.validated_resources) == 7
+    assert len(result.properties.validated_resources) == 8  # 7 resources (Log Analytics included) + the replication
 
 
 def test_key_vault_soft_delete_and_recover(arm: Arm) -> None:

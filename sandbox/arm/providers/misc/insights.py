@@ -2,6 +2,13 @@
 
 The ids the RP generates (AppId, InstrumentationKey) are kept across updates; the connection
 string holds the instrumentation key, as in Azure (it is an identifier, not a secret).
+
+Only workspace-based components can be created: "Classic Application Insights was retired on
+February 29, 2024" and classic resources can no longer be created (Azure Monitor docs, "Migrate
+to workspace-based Application Insights resources"), so a new component needs
+``properties.WorkspaceResourceId`` naming an existing Log Analytics workspace (as the 2020-02-02
+example ``ComponentsCreate.json`` sends it), and its ``IngestionMode`` is then ``LogAnalytics``.
+The docs give no error code for a classic create: 400 ``BadRequest`` here is an assumption.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ import copy
 import uuid
 
 from sandbox.arm.core.engine import Engine, normalize_location, now_iso
-from sandbox.arm.core.errors import invalid
+from sandbox.arm.core.errors import ArmError, invalid
 from sandbox.arm.core.provider import Existing, Provider, Request, ResourceType
 
 NAMESPACE = "Microsoft.Insights"
@@ -30,6 +37,13 @@ class ComponentType(ResourceType):
                 "An Application Insights component needs 'properties.Application_Type' (e.g. 'web')."
             )
         old = existing.doc["properties"] if existing else {}
+        workspace = given.get("WorkspaceResourceId") or old.get("WorkspaceResourceId")
+        if not workspace:
+            raise ArmError(400, "BadRequest", "Creation of classic (non workspace-based) Application Insights "
+                           "resources is no longer supported; set 'properties.WorkspaceResourceId' to a Log "
+                           "Analytics workspace.")  # fmt: skip
+        if engine.store.get(workspace) is None:
+            raise ArmError(400, "BadRequest", f"The Log Analytics workspace '{workspace}' was not found.")
         ikey = old.get("InstrumentationKey") or str(uuid.uuid4())
         region = normalize_location(body.get("location")) or "eastus"
         props = {
@@ -37,7 +51,7 @@ class ComponentType(ResourceType):
             "Flow_Type": "Bluefield",
             "Request_Source": "rest",
             "RetentionInDays": 90,
-            "IngestionMode": "ApplicationInsights",
+            "IngestionMode": "LogAnalytics",
             "publicNetworkAccessForIngestion": "Enabled",
             "publicNetworkAccessForQuery": "Enabled",
         }
