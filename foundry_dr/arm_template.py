@@ -21,6 +21,7 @@ CONTENT_VERSION = "1.0.0.0"
 API_VERSIONS: dict[str, str] = {
     "Microsoft.Storage/storageAccounts": "2023-05-01",
     "Microsoft.OperationalInsights/workspaces": "2023-09-01",
+    "Microsoft.ManagedIdentity/userAssignedIdentities": "2023-01-31",
     "Microsoft.Insights/components": "2020-02-02",
     "Microsoft.CognitiveServices/accounts": "2024-10-01",
     f"{ML}/workspaces": "2024-04-01",
@@ -93,6 +94,14 @@ def render(plan: Plan, desired: dict[str, Any]) -> dict[str, Any]:
                 {"kind": ais["kind"], "sku": {"name": ais["sku"]}, "properties": {"customSubDomainName": ais["name"]}})
         in_template[i.lower()] = i
 
+    # user-assigned identities the mapped workspaces name in the secondary's group: created here
+    own_group = f"/subscriptions/{plan.secondary.subscription_id}/resourcegroups/{plan.secondary.resource_group}/"
+    for ws in [desired["hub"], *desired.get("projects", [])]:
+        for uai in ((ws.get("identity") or {}).get("userAssignedIdentities") or {}):
+            if uai.lower().startswith(own_group.lower()) and uai.lower() not in in_template:
+                name = uai.rsplit("/", 1)[-1]
+                in_template[uai.lower()] = add("Microsoft.ManagedIdentity/userAssignedIdentities", name, {})
+
     def only_ours(*ids: str | None) -> list[str]:
         return [in_template[i.lower()] for i in ids if i and i.lower() in in_template]
 
@@ -102,16 +111,19 @@ def render(plan: Plan, desired: dict[str, Any]) -> dict[str, Any]:
         "storageAccount": hub.get("storageAccount"), "keyVault": hub.get("keyVault"),
         "applicationInsights": hub.get("applicationInsights"), "containerRegistry": hub.get("containerRegistry"),
         "publicNetworkAccess": hub.get("publicNetworkAccess"),
-        "managedNetwork": {"isolationMode": hub["isolationMode"]} if hub.get("isolationMode") else None,
+        "managedNetwork": _managed_network(hub),
+        "primaryUserAssignedIdentity": hub.get("primaryUserAssignedIdentity"),
         "enableDataIsolation": hub.get("enableDataIsolation"),
     })  # fmt: skip
     hub_id = add(f"{ML}/workspaces", hub["name"], _workspace_envelope(hub, "Hub", hub_props),
-                 only_ours(hub.get("storageAccount"), hub.get("applicationInsights")))
+                 only_ours(hub.get("storageAccount"), hub.get("applicationInsights"),
+                           *((hub.get("identity") or {}).get("userAssignedIdentities") or {})))
     ws_ids = {hub["name"]: hub_id}
     for p in desired.get("projects", []):
         props = _clean({"friendlyName": p.get("friendlyName"), "description": p.get("description") or None,
-                        "hubResourceId": hub_id})
-        ws_ids[p["name"]] = add(f"{ML}/workspaces", p["name"], _workspace_envelope(p, "Project", props), [hub_id])
+                        "hubResourceId": hub_id, "primaryUserAssignedIdentity": p.get("primaryUserAssignedIdentity")})
+        ws_ids[p["name"]] = add(f"{ML}/workspaces", p["name"], _workspace_envelope(p, "Project", props),
+                                [hub_id, *only_ours(*((p.get("identity") or {}).get("userAssignedIdentities") or {}))])
     for c in desired.get("computes", []):
         scale = {"minNodeCount": c["minNodeCount"], "maxNodeCount": c["maxNodeCount"]}
         if c.get("idleSeconds") is not None:
@@ -149,11 +161,21 @@ def render(plan: Plan, desired: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _managed_network(hub: dict) -> dict | None:
+    """Isolation mode and its outbound rules (rules copied: the mode alone would leave the
+    secondary's private endpoints and FQDN allowances missing)."""
+    if not hub.get("isolationMode"):
+        return None
+    return _clean({"isolationMode": hub["isolationMode"], "outboundRules": hub.get("outboundRules") or None})
+
+
 def _workspace_envelope(ws: dict, kind: str, props: dict) -> dict:
     body: dict[str, Any] = {"kind": kind}
     if ws.get("sku"):
         body["sku"] = copy.deepcopy(ws["sku"])
-    if ws.get("identityType"):
+    if ws.get("identity"):
+        body["identity"] = copy.deepcopy(ws["identity"])
+    elif ws.get("identityType"):
         body["identity"] = {"type": ws["identityType"]}
     if ws.get("tags"):
         body["tags"] = dict(ws["tags"])

@@ -106,6 +106,68 @@ def account_map(plan: Plan) -> dict[str, str]:
     return out
 
 
+def map_resource_id(plan: Plan, resource_id: str | None) -> str | None:
+    """A primary-side resource id as its secondary twin: the primary's subscription and resource
+    group become the secondary's (parsed with ``azure.mgmt.core.tools``, case-insensitive, as ARM
+    compares them), and the names the plan maps (workspaces, storage accounts, AI Services, and
+    the region inside a name) are renamed. Ids outside the primary's resource group (shared
+    resources: the vault, the registry) are kept."""
+    from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id
+    from azure.mgmt.core.tools import resource_id as build
+
+    if not resource_id or not is_valid_resource_id(resource_id):
+        return resource_id
+    p, s = plan.primary, plan.secondary
+    parts = parse_resource_id(resource_id)
+    if (parts.get("subscription") or "").lower() != p.subscription_id.lower() or (
+        parts.get("resource_group") or ""
+    ).lower() != p.resource_group.lower():
+        return resource_id
+    names = {**workspace_map(plan), **account_map(plan)}
+    if p.ai_services and s.ai_services:
+        names[p.ai_services] = s.ai_services
+    lowered = {k.lower(): v for k, v in names.items()}
+
+    def twin(name: str) -> str:
+        return lowered.get(name.lower()) or name.replace(p.location, s.location)
+
+    kwargs: dict[str, Any] = {"subscription": s.subscription_id, "resource_group": s.resource_group,
+                              "namespace": parts["namespace"], "type": parts["type"], "name": twin(parts["name"])}
+    for level in range(1, int(parts.get("children") or 0) + 1):
+        kwargs[f"child_type_{level}"] = parts[f"child_type_{level}"]
+        kwargs[f"child_name_{level}"] = twin(parts[f"child_name_{level}"])
+        if parts.get(f"child_namespace_{level}"):
+            kwargs[f"child_namespace_{level}"] = parts[f"child_namespace_{level}"]
+    return build(**kwargs)
+
+
+def map_identity(plan: Plan, identity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A workspace identity for the secondary: its type, and for UserAssigned the mapped
+    ``userAssignedIdentities`` (ARM requires them: an identity of type UserAssigned without any
+    is refused). Principal and tenant ids are the RP's, never sent."""
+    if not identity or not identity.get("type"):
+        return None
+    out: dict[str, Any] = {"type": identity["type"]}
+    assigned = identity.get("userAssignedIdentities") or {}
+    if assigned:
+        out["userAssignedIdentities"] = {map_resource_id(plan, rid): {} for rid in assigned}
+    return out
+
+
+def map_outbound_rules(plan: Plan, rules: dict[str, Any] | None) -> dict[str, Any]:
+    """Managed-network outbound rules for the secondary: FQDN and service-tag rules as they are;
+    private-endpoint rules pointing at the twin of their target (``serviceResourceId``)."""
+    out: dict[str, Any] = {}
+    for name, rule in (rules or {}).items():
+        rule = copy.deepcopy(rule)
+        rule.pop("status", None)  # read-only
+        dest = rule.get("destination")
+        if isinstance(dest, dict) and dest.get("serviceResourceId"):
+            dest["serviceResourceId"] = map_resource_id(plan, dest["serviceResourceId"])
+        out[name] = rule
+    return out
+
+
 def unmapped_connections(plan: Plan, primary: dict[str, Any]) -> list[str]:
     """Primary connections with no twin in ``plan.connections`` (sorted, unique)."""
     mapped = {m.primary for m in plan.connections}
@@ -145,6 +207,9 @@ def map_to_secondary(plan: Plan, primary: dict[str, Any], secondary: dict[str, A
         name=s.hub, id=ids["hub"], location=s.location, friendlyName=rename(plan, hub.get("friendlyName")),
         storageAccount=ids["storageAccount"], keyVault=ids["keyVault"],
         applicationInsights=ids["applicationInsights"], containerRegistry=ids["containerRegistry"],
+        identity=map_identity(plan, hub.get("identity")),
+        primaryUserAssignedIdentity=map_resource_id(plan, hub.get("primaryUserAssignedIdentity")),
+        outboundRules=map_outbound_rules(plan, hub.get("outboundRules")),
     )  # fmt: skip
     projects = []
     for p in primary.get("projects", []):
@@ -153,7 +218,8 @@ def map_to_secondary(plan: Plan, primary: dict[str, Any], secondary: dict[str, A
         q = copy.deepcopy(p)
         q.update(name=wmap[p["name"]], location=s.location, hubResourceId=ids["hub"],
                  id=arm_id(s.subscription_id, s.resource_group, f"{ML}/workspaces", wmap[p["name"]]),
-                 friendlyName=rename(plan, p.get("friendlyName")))  # fmt: skip
+                 friendlyName=rename(plan, p.get("friendlyName")), identity=map_identity(plan, p.get("identity")),
+                 primaryUserAssignedIdentity=map_resource_id(plan, p.get("primaryUserAssignedIdentity")))  # fmt: skip
         projects.append(q)
     for name in primary.get("other_projects", []):
         out.skipped.append({"kind": "project", "name": name, "why": "not in plan.primary.projects"})

@@ -71,6 +71,14 @@ def _arm_get(factory: ClientFactory, subscription: str, resource_id: str, api: s
         return None
 
 
+def _identity_of(identity: dict | None) -> dict | None:
+    """The identity's type and user-assigned ids (principal and tenant ids are the RP's)."""
+    if not identity:
+        return None
+    return {"type": identity.get("type"),
+            "userAssignedIdentities": {k: {} for k in (identity.get("userAssignedIdentities") or {})}}  # fmt: skip
+
+
 def _workspace(doc: dict) -> dict[str, Any]:
     p = doc.get("properties") or {}
     return {
@@ -79,6 +87,9 @@ def _workspace(doc: dict) -> dict[str, Any]:
         "friendlyName": p.get("friendlyName"), "description": p.get("description"),
         "publicNetworkAccess": p.get("publicNetworkAccess"),
         "isolationMode": (p.get("managedNetwork") or {}).get("isolationMode"),
+        "outboundRules": (p.get("managedNetwork") or {}).get("outboundRules") or {},
+        "identity": _identity_of(doc.get("identity")),
+        "primaryUserAssignedIdentity": p.get("primaryUserAssignedIdentity"),
         "storageAccount": p.get("storageAccount"), "keyVault": p.get("keyVault"),
         "applicationInsights": p.get("applicationInsights"), "containerRegistry": p.get("containerRegistry"),
         "enableDataIsolation": p.get("enableDataIsolation"), "hubResourceId": p.get("hubResourceId"),

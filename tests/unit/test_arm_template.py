@@ -97,3 +97,37 @@ def test_application_insights_is_workspace_based(plan: Plan, template: dict) -> 
     assert logs["name"] == s.log_analytics == f"log-{s.application_insights}"
     assert appi["properties"]["WorkspaceResourceId"] == logs_id and appi["dependsOn"] == [logs_id]
     assert logs["properties"] == {"sku": {"name": "PerGB2018"}, "retentionInDays": 30}
+
+
+def test_user_assigned_identity_and_outbound_rules_are_mapped(plan: Plan) -> None:
+    """A hub with a user-assigned identity keeps it (mapped into the secondary's group, created
+    there, named as primaryUserAssignedIdentity); managed-network outbound rules are copied, a
+    private endpoint's target mapped to its twin (resource group and names)."""
+    from provision_fixtures import RG
+
+    p = primary()
+    uai = f"{RG}/Microsoft.ManagedIdentity/userAssignedIdentities/id-contoso-eastus"
+    p["hub"].update(
+        identity={"type": "SystemAssigned,UserAssigned", "userAssignedIdentities": {uai: {}}},
+        primaryUserAssignedIdentity=uai, isolationMode="AllowOnlyApprovedOutbound",
+        outboundRules={
+            "pypi": {"type": "FQDN", "category": "UserDefined", "destination": "pypi.org", "status": "Active"},
+            "data": {"type": "PrivateEndpoint", "category": "UserDefined",
+                     "destination": {"serviceResourceId": f"{RG}/Microsoft.Storage/storageAccounts/stfdreastusdata",
+                                     "subresourceTarget": "blob"}},
+        },
+    )  # fmt: skip
+    template = render(plan, map_to_secondary(plan, p).desired)
+    s = plan.secondary
+    twin = arm_id(s.subscription_id, s.resource_group, "Microsoft.ManagedIdentity/userAssignedIdentities",
+                  "id-contoso-westus")  # fmt: skip
+    hub = next(r for r in template["resources"] if r.get("kind") == "Hub")
+    assert hub["identity"] == {"type": "SystemAssigned,UserAssigned", "userAssignedIdentities": {twin: {}}}
+    assert hub["properties"]["primaryUserAssignedIdentity"] == twin and twin in hub["dependsOn"]
+    assert any(r["type"] == "Microsoft.ManagedIdentity/userAssignedIdentities" and r["name"] == "id-contoso-westus"
+               for r in template["resources"])  # fmt: skip
+    rules = hub["properties"]["managedNetwork"]["outboundRules"]
+    assert rules["pypi"] == {"type": "FQDN", "category": "UserDefined", "destination": "pypi.org"}  # no status
+    assert rules["data"]["destination"]["serviceResourceId"] == arm_id(
+        s.subscription_id, s.resource_group, "Microsoft.Storage/storageAccounts", "stfdrwestusdata")
+    assert template_problems(template, s.subscription_id, s.resource_group) == []

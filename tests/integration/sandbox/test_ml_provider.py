@@ -481,3 +481,23 @@ def test_contract_check_refuses_unknown_property(hub: Hub) -> None:
     body["properties"].pop("flavours")
     rmc.resources.begin_create_or_update_by_id(rid, body, api_version="2024-10-01").result()
     assert hub.ml.models.get("handmade", "1").path.endswith("paths/m")
+
+
+def test_user_assigned_identity_needs_its_identities_and_a_primary(arm: Arm) -> None:  # noqa: F811
+    rg = f"rg-uai-{uuid.uuid4().hex[:6]}"
+    rc = arm.client(ResourceManagementClient)
+    rc.resource_groups.create_or_update(rg, {"location": "eastus"})
+    uai = f"/subscriptions/{arm.subscription}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/" \
+          "userAssignedIdentities/id-test"
+    rid = f"/subscriptions/{arm.subscription}/resourceGroups/{rg}/providers/{MLS}/hub-uai"
+
+    def put(identity: dict, **props: object) -> None:
+        body = {"location": "eastus", "kind": "Hub", "identity": identity, "properties": {"friendlyName": "h", **props}}
+        rc.resources.begin_create_or_update_by_id(rid, body, api_version=WS_API).result()
+
+    with pytest.raises(HttpResponseError, match="userAssignedIdentities"):
+        put({"type": "UserAssigned"})
+    with pytest.raises(HttpResponseError, match="primaryUserAssignedIdentity"):
+        put({"type": "UserAssigned", "userAssignedIdentities": {uai: {}}})
+    put({"type": "UserAssigned", "userAssignedIdentities": {uai: {}}}, primaryUserAssignedIdentity=uai)
+    put({"type": "SystemAssigned"})  # a system-assigned identity needs neither

@@ -46,6 +46,25 @@ def _rest_model(name: str) -> type | None:
 
 
 # ---- workspaces ---------------------------------------------------------------------------
+def _check_identity(identity: dict | None, props: dict) -> None:
+    """A user-assigned identity must name its identities (ManagedServiceIdentity, common types v5:
+    ``userAssignedIdentities`` is "the set of user assigned identities associated with the
+    resource"), and a workspace using one needs ``primaryUserAssignedIdentity`` among them (Azure ML
+    docs, "Set up authentication between Azure Machine Learning and other services": a workspace
+    with a user-assigned identity names it as its primary). Error codes are not documented: 400
+    BadRequest here is an assumption."""
+    kind = str((identity or {}).get("type") or "")
+    if "userassigned" not in kind.lower().replace(" ", "").replace(",", ""):
+        return
+    assigned = {k.lower() for k in ((identity or {}).get("userAssignedIdentities") or {})}
+    if not assigned:
+        raise bad_request(f"identity type '{kind}' needs 'identity.userAssignedIdentities'.")
+    primary = str(props.get("primaryUserAssignedIdentity") or "").lower()
+    if not primary or primary not in assigned:
+        raise bad_request("a workspace with a user-assigned identity needs 'properties.primaryUserAssignedIdentity' "
+                          "naming one of its identity.userAssignedIdentities.")  # fmt: skip
+
+
 class WorkspaceType(ResourceType):
     type_name = WORKSPACES
     lro_put = True
@@ -68,6 +87,7 @@ class WorkspaceType(ResourceType):
                 f"The kind of workspace '{req.path.names[-1]}' cannot change from "
                 f"'{existing.doc.get('kind')}' to '{kind}'."
             )
+        _check_identity(body.get("identity"), {**(existing.doc.get("properties", {}) if existing else {}), **given})
         doc = base_doc(body, existing)
         doc["kind"] = kind
         location = doc.get("location")
