@@ -147,6 +147,11 @@ def _check_prerequisites(factory: ClientFactory, target: Side, dst_inv: dict, it
         raise PrerequisitesMissing(
             f"{len(absent)} target workspace(s) missing (run provision-secondary first): " + ", ".join(absent), absent
         )
+    invalid = [f"{i.workspace}/{i.name}: {i.reason}" for i in items if i.action == "invalid"]
+    if invalid:
+        raise PrerequisitesMissing(
+            f"{len(invalid)} name(s) Azure would refuse in the {target} (shorten the name or the plan's "
+            "deployments.name_suffix): " + "; ".join(invalid), invalid)  # fmt: skip
     conflicts = [f"{i.workspace}/{i.name}: {i.reason}" for i in items if i.action == "conflict"]
     if conflicts:
         raise PrerequisitesMissing("cannot update in place: " + "; ".join(conflicts), conflicts)

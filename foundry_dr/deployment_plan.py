@@ -54,7 +54,7 @@ ML_API_VERSION = "2024-04-01"
 # Tag on each recreated deployment: its production instance count.
 PRODUCTION_TAG = "foundry-dr.production-instances"
 Sizing = Literal["standby", "production"]
-Action = Literal["create", "update", "unchanged", "deferred", "missing", "conflict"]
+Action = Literal["create", "update", "unchanged", "deferred", "missing", "conflict", "invalid"]
 
 # Properties the RP computes or owns: never sent back.
 _READ_ONLY = {"provisioningState", "scoringUri", "swaggerUri"}
@@ -172,6 +172,19 @@ class WorkspacePlan:
 
 
 # ---- names, ids and sizes -------------------------------------------------------------------
+def endpoint_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid endpoint name, with azure-ai-ml's own rule (3-32 characters, a
+    letter first, letters, digits and hyphens, alphanumeric last); the suffix the plan adds
+    counts."""
+    from azure.ai.ml.entities._endpoint._endpoint_helpers import validate_endpoint_or_deployment_name
+
+    try:
+        validate_endpoint_or_deployment_name(name)
+    except Exception as exc:  # noqa: BLE001 - the SDK's ValidationException carries the rule
+        return f"{name!r} ({len(name)} characters) is not a valid endpoint name: {exc}"
+    return None
+
+
 def endpoint_name(name: str, ctx: Context) -> str:
     """The endpoint's name in the target: suffixed going to the secondary, unsuffixed coming back."""
     suffix = ctx.name_suffix
@@ -390,6 +403,8 @@ def _online(src: dict[str, Any], deployments: list[dict], target: dict[str, Any]
     name = endpoint_name(src["name"], ctx)
     rid = _target_id(ctx, src["id"], name)
     strategy = ctx.strategy("online_endpoints")
+    if problem := endpoint_name_problem(name):
+        return EndpointPlan(Item("online-endpoint", workspace, name, rid, "invalid", reason=problem), [], None)
     if instance_count(1, ctx.sizing, strategy, ctx.standby_count) is None:
         reason = f"{strategy}: created when production sizing is asked (cut-over)"
         ep = Item("online-endpoint", workspace, name, rid, "deferred", reason=reason)

@@ -144,10 +144,10 @@ AI_SERVICES = NameRule(
     r"[A-Za-z0-9][A-Za-z0-9-]{0,62}[A-Za-z0-9]",
     "2-64 letters, digits and hyphens, starting and ending with a letter or digit",
 )
-CONNECTION = NameRule(
+CONNECTION = NameRule(  # the connectionName path parameter of the ML REST spec: ^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$
     "connection name",
-    r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}",
-    "1-255 letters, digits, hyphens, underscores and periods, starting with a letter or digit",
+    r"[A-Za-z0-9][A-Za-z0-9_-]{2,32}",
+    "3-33 letters, digits, hyphens and underscores, starting with a letter or digit",
 )
 PREFECT_VARIABLE = NameRule(
     "Prefect variable name", r"[a-z0-9_]{1,255}", "1-255 lowercase letters, digits and underscores"

@@ -36,8 +36,8 @@ def ctx(**kw) -> Context:
 
 def source() -> dict:
     ep = {
-        "id": f"{SRC}/onlineEndpoints/ep",
-        "name": "ep",
+        "id": f"{SRC}/onlineEndpoints/churn-ep",
+        "name": "churn-ep",
         "location": "eastus",
         "kind": "Managed",
         "identity": {"type": "SystemAssigned", "principalId": "p"},
@@ -53,7 +53,7 @@ def source() -> dict:
     }
     deps = [
         {
-            "id": f"{SRC}/onlineEndpoints/ep/deployments/{n}",
+            "id": f"{SRC}/onlineEndpoints/churn-ep/deployments/{n}",
             "name": n,
             "location": "eastus",
             "kind": "Managed",
@@ -139,7 +139,7 @@ def test_secret_env_vars_become_key_vault_references() -> None:
     env = dep.body["properties"]["environmentVariables"]
     assert sorted(dep.secrets) == ["DB", "OPENAI_API_KEY"]
     assert env["LOG_LEVEL"] == "info" and env["REF"].startswith("${{keyvault:")
-    assert env["OPENAI_API_KEY"] == "${{keyvault:https://kv.vault.azure.net/secrets/foundry-dr-ep-blue-openai-api-key}}"
+    assert env["OPENAI_API_KEY"] == "${{keyvault:https://kv.vault.azure.net/secrets/foundry-dr-churn-ep-blue-openai-api-key}}"
     assert "abc123" not in str(dep.body) and "hunter" not in str(dep.body)
 
 
@@ -200,8 +200,8 @@ def test_name_suffix_both_ways() -> None:
     assert endpoint_name("ep-dr", ctx(name_suffix="-dr")) == "ep-dr"
     assert endpoint_name("ep-dr", ctx(name_suffix="-dr", to_secondary=False)) == "ep"
     group = plan_workspace(source(), EMPTY, ctx(name_suffix="-dr")).online[0]
-    assert group.endpoint.resource_id == f"{DST}/onlineEndpoints/ep-dr"
-    assert group.deployments[0].resource_id == f"{DST}/onlineEndpoints/ep-dr/deployments/blue"
+    assert group.endpoint.resource_id == f"{DST}/onlineEndpoints/churn-ep-dr"
+    assert group.deployments[0].resource_id == f"{DST}/onlineEndpoints/churn-ep-dr/deployments/blue"
 
 
 def test_remap_keeps_registry_references_and_reports_changes() -> None:
@@ -246,3 +246,13 @@ def test_scale_only_works_from_the_target_alone_when_tagged() -> None:
     untagged["online"][0]["deployments"][0]["tags"] = {}
     assert needs_source_for_scaling(untagged)
     assert scale_workspace(None, untagged, ctx(sizing="production")).online[0].deployments[0].action == "unchanged"
+
+
+def test_an_endpoint_name_azure_would_refuse_is_reported_before_any_write() -> None:
+    """Endpoint names are 3-32 characters (azure-ai-ml's rule), the plan's suffix included."""
+    long_name = "a" * 30
+    src = source()
+    src["online"][0]["doc"]["name"] = long_name
+    group = plan_workspace(src, EMPTY, ctx(name_suffix="-dr")).online[0]
+    assert group.endpoint.action == "invalid" and "32" in group.endpoint.reason
+    assert f"{long_name}-dr" in group.endpoint.reason and not group.deployments
