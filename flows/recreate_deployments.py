@@ -24,6 +24,7 @@ from foundry_dr.deployment_plan import (
     Context,
     Item,
     WorkspacePlan,
+    block_on_missing_computes,
     needs_source_for_scaling,
     online_growth,
     plan_workspace,
@@ -93,7 +94,7 @@ def recreate_deployments(
                 plans = [plan_workspace(src_inv[a], dst_inv[b], ctx) for a, b in pairs]
             items = [i for p in plans for i in p.items()]
             with timed(timings, "prerequisites"):
-                _check_prerequisites(factory, target, dst_inv, items, scale_only)
+                _check_prerequisites(factory, target, dst_inv, items, scale_only, plans)
                 if growth := online_growth(items):
                     check_online_quota(factory, target, growth)
             summary = _summary(items)
@@ -140,8 +141,9 @@ def _read(factory: ClientFactory, source: Side, target: Side, scale_only: bool) 
 
 
 def _check_prerequisites(factory: ClientFactory, target: Side, dst_inv: dict, items: list[Item],
-                         scale_only: bool) -> None:  # fmt: skip
-    """Raise before any write, listing everything missing (workspaces, assets, computes, deployments)."""
+                         scale_only: bool, plans: list[WorkspacePlan]) -> None:  # fmt: skip
+    """Raise before any write, listing everything missing (workspaces, assets, deployments); a missing
+    compute blocks only the deployments on it (see block_on_missing_computes)."""
     absent = [inv["id"] for inv in dst_inv.values() if not inv["exists"]]
     if absent:
         raise PrerequisitesMissing(
@@ -163,10 +165,15 @@ def _check_prerequisites(factory: ClientFactory, target: Side, dst_inv: dict, it
                 + ", ".join(missing), missing)  # fmt: skip
         return
     missing = find_missing(factory, target, references_of(items))
-    if missing:
+    computes = {m for m in missing if "/computes/" in m.lower()}
+    assets = [m for m in missing if m not in computes]
+    if assets:
         raise PrerequisitesMissing(
-            f"{len(missing)} referenced asset(s) missing in the {target} (run replicate-artifacts first): "
-            + ", ".join(missing), missing)  # fmt: skip
+            f"{len(assets)} referenced asset(s) missing in the {target} (run replicate-artifacts first): "
+            + ", ".join(assets), assets)  # fmt: skip
+    if computes:  # per item: those deployments wait, the rest goes on
+        for item in block_on_missing_computes(plans, computes):
+            get_run_logger().warning("%s/%s blocked: %s", item.workspace, item.name, item.reason)
 
 
 def _apply(factory: ClientFactory, target: Side, plans: list[WorkspacePlan]) -> tuple[dict, str | None]:

@@ -54,7 +54,7 @@ ML_API_VERSION = "2024-04-01"
 # Tag on each recreated deployment: its production instance count.
 PRODUCTION_TAG = "foundry-dr.production-instances"
 Sizing = Literal["standby", "production"]
-Action = Literal["create", "update", "unchanged", "deferred", "missing", "conflict", "invalid"]
+Action = Literal["create", "update", "unchanged", "deferred", "missing", "conflict", "invalid", "blocked"]
 
 # Properties the RP computes or owns: never sent back.
 _READ_ONLY = {"provisioningState", "scoringUri", "swaggerUri"}
@@ -598,3 +598,34 @@ def online_growth(items: list[Item]) -> list[tuple[str, str, int, int]]:
         if after > now and props.get("instanceType"):
             out.append((f"{i.workspace}/{i.name}", str(props["instanceType"]), now, after))
     return out
+
+
+def block_on_missing_computes(plans: list[WorkspacePlan], missing: set[str]) -> list[Item]:
+    """Mark the writes that need a compute the target lacks as ``blocked`` (with the reason), and
+    a batch endpoint's default when it names a blocked deployment; everything else still runs.
+    A batch deployment on a compute the strategy creates later (compute hot-cold, batch hot-warm)
+    is one item that can't be made yet, not a reason to stop the hot-hot online endpoints."""
+    lowered = {m.lower() for m in missing}
+    blocked: list[Item] = []
+    def block(item: Item) -> bool:
+        needs = sorted(r for r in required_references(item.body or {}) if r.lower() in lowered)
+        if item.writes and needs:
+            item.action = "blocked"
+            item.reason = (f"compute {needs[0].rsplit('/', 1)[-1]} does not exist in the target (the compute "
+                           "strategy creates it later, e.g. hot-cold at cut-over); re-run once it exists")
+            blocked.append(item)
+        return item.action == "blocked"
+
+    for plan in plans:
+        for schedule in plan.schedules:
+            block(schedule)
+        for group in plan.batch:
+            names = {item.name.rsplit("/", 1)[-1].lower() for item in group.deployments if block(item)}
+            finish = group.finish
+            if finish is not None and finish.writes:
+                default = str(((finish.body or {}).get("properties") or {}).get("defaults", {}).get("deploymentName"))
+                if default.lower() in names:
+                    finish.action = "blocked"
+                    finish.reason = f"its default deployment {default} is blocked"
+                    blocked.append(finish)
+    return blocked

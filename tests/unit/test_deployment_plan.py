@@ -256,3 +256,22 @@ def test_an_endpoint_name_azure_would_refuse_is_reported_before_any_write() -> N
     group = plan_workspace(src, EMPTY, ctx(name_suffix="-dr")).online[0]
     assert group.endpoint.action == "invalid" and "32" in group.endpoint.reason
     assert f"{long_name}-dr" in group.endpoint.reason and not group.deployments
+
+
+def test_a_batch_deployment_on_a_compute_not_there_yet_blocks_only_itself() -> None:
+    """Compute hot-cold with batch hot-warm: the batch deployment (and the default naming it)
+    waits for its compute, as does a schedule whose job runs there; the online endpoints and their
+    deployments still go."""
+    from foundry_dr.deployment_plan import block_on_missing_computes
+
+    plan = plan_workspace(source(), EMPTY, ctx(strategies={"online_endpoints": "hot-hot"}))
+    cpu = f"{DST}/computes/cpu"
+    blocked = block_on_missing_computes([plan], {cpu})
+    batch = plan.batch[0]
+    assert [i.kind for i in blocked] == ["schedule", "batch-deployment", "batch-defaults"]
+    assert batch.deployments[0].action == "blocked" and "compute cpu" in batch.deployments[0].reason
+    assert batch.endpoint.action == "create"  # the endpoint itself needs no compute
+    online = plan.online[0]
+    assert online.endpoint.action == "create" and all(d.action == "create" for d in online.deployments)
+    assert plan.schedules[0].action == "blocked"  # its job runs on that compute too
+    assert not any(i.writes for i in blocked)

@@ -3,7 +3,8 @@
 A DR drill recreates clusters in the secondary region, where quota is what most often fails in
 real life; so a compute PUT counts dedicated cores per VM family in the workspace's region
 (``maxNodeCount x cores`` for clusters, one node for instances) against a limit set through the
-``quotas`` setting (``{"eastus": {"standardDSv2Family": 100}}``, default 100 per family).
+``quotas`` setting (``{"eastus": {"standardDSv2Family": 100}}``, default 500 per family).
+Managed online deployments draw on the same family quota, with Azure ML's 20 % upgrade reserve.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from sandbox.arm.core.engine import Engine
 
 COMPUTES = f"{WORKSPACES}/computes"
-DEFAULT_LIMIT = 100
+DEFAULT_LIMIT = 500  # per family: a production subscription with raised quotas (the `quotas` setting lowers it)
 
 # vmSize (lower case) -> (quota family, vCPUs); a few common sizes, as listed by vmSizes
 VM_SIZES: dict[str, tuple[str, int]] = {
