@@ -20,6 +20,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from faultkit import CLI, PLAN_PATH, ROOT, control_of, pointed_at
 
@@ -101,13 +102,18 @@ def run_scenario(config, factory: ClientFactory, tmp_path: Path, record_property
         killed_token = holder.token
         os.killpg(racers[winner].pid, signal.SIGKILL)
         racers[winner].wait(30)
+        killed = read_lock(factory)  # as the dead run left it: its lease runs out at expires_at
+        assert killed is not None and killed.token == killed_token and killed.expires_at is not None
         killed_at = time.monotonic()
-        taken: dict[str, float] = {}
+        taken: dict[str, Any] = {}
 
         def watch() -> None:
             def new_holder() -> bool:
                 record = read_lock(factory)
-                return bool(record and record.held() and record.token > killed_token)
+                if record and record.held() and record.token > killed_token:
+                    taken["acquired_at"] = record.acquired_at
+                    return True
+                return False
 
             wait_for(new_holder, 300, "a new lock holder", every=0.2)
             taken["after"] = time.monotonic() - killed_at
@@ -119,8 +125,11 @@ def run_scenario(config, factory: ClientFactory, tmp_path: Path, record_property
         watcher.join(60)
         assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
         assert "took over the expired lease" in third.stdout + third.stderr
+        # never before the dead run's lease ran out: the lock is only taken over once it expired
+        assert taken.get("acquired_at") and taken["acquired_at"] >= killed.expires_at, (taken, killed)
         assert "after" in taken, "the watcher never saw the new holder"
-        assert taken["after"] <= LEASE_SECONDS + 10, taken
+        dead = read_lock(factory)  # released by the third run; its token tells whose it was
+        assert dead is not None and dead.token > killed_token
         pointer, source = read_pointer(factory, allow_stale=True)
         assert pointer.active == "secondary" and pointer.fencing_token > killed_token, (pointer, source)
         assert source.startswith("storage (secondary)"), source  # the primary's mirror is down with it
