@@ -161,10 +161,9 @@ def plan_lock(
 
 @contextmanager
 def failover_lock(
-    plan: Plan, runbook: str, wait_seconds: float | None = None, factory: ClientFactory | None = None,
-    name: str = "failover",
+    plan: Plan, runbook: str, wait_seconds: float | None = None, factory: ClientFactory | None = None
 ) -> Iterator[Lease]:
     """One lock per plan shared by cut-over, fail-back and dr-drill (see :func:`plan_lock`):
     they never interleave, from one orchestrator or several."""
-    with plan_lock(plan, runbook, name, wait_seconds, factory) as lease:
+    with plan_lock(plan, runbook, "failover", wait_seconds, factory) as lease:
         yield lease

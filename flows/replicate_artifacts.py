@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 
-from flows.common import approval_gate, emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
+from flows.common import approval_gate, emit, flow_run_id, plan_lock, publish_report, resolve_plan, timed
 from foundry_dr.checkpoint import Checkpoint, recovery_point_of, rpo_status
 from foundry_dr.clients import ClientFactory, Side
 from foundry_dr.errors import FoundryDrError
@@ -62,7 +62,7 @@ def replicate_artifacts(
         refused = source_serving(pointer, direction)
         if refused:
             raise ReplicationRefused(refused)
-        with failover_lock(plan, RUNBOOK, plan.approvals.timeout_minutes * 60, factory, name="replication"):
+        with plan_lock(plan, RUNBOOK, "replication", plan.approvals.timeout_minutes * 60, factory):
             # again under the lock: a cut-over may have flipped while this run waited for it
             if refused := source_serving(read_pointer(factory)[0], direction):
                 raise ReplicationRefused(refused)

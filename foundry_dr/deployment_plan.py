@@ -173,16 +173,12 @@ class WorkspacePlan:
 
 # ---- names, ids and sizes -------------------------------------------------------------------
 def endpoint_name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid endpoint name, with azure-ai-ml's own rule (3-32 characters, a
-    letter first, letters, digits and hyphens, alphanumeric last); the suffix the plan adds
-    counts."""
-    from azure.ai.ml.entities._endpoint._endpoint_helpers import validate_endpoint_or_deployment_name
+    """Why ``name`` is not a valid endpoint name (:data:`foundry_dr.naming.ENDPOINT`, the rule
+    azure-ai-ml checks); the suffix the plan adds counts."""
+    from foundry_dr.naming import ENDPOINT
 
-    try:
-        validate_endpoint_or_deployment_name(name)
-    except Exception as exc:  # noqa: BLE001 - the SDK's ValidationException carries the rule
-        return f"{name!r} ({len(name)} characters) is not a valid endpoint name: {exc}"
-    return None
+    problem = ENDPOINT.check(name)
+    return f"{problem} ({len(name)} characters)" if problem else None
 
 
 def endpoint_name(name: str, ctx: Context) -> str:

@@ -149,6 +149,11 @@ CONNECTION = NameRule(  # the connectionName path parameter of the ML REST spec:
     r"[A-Za-z0-9][A-Za-z0-9_-]{2,32}",
     "3-33 letters, digits, hyphens and underscores, starting with a letter or digit",
 )
+ENDPOINT = NameRule(  # azure-ai-ml's own check of endpoint and deployment names (EndpointConfigurations)
+    "endpoint name",
+    r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]",
+    "3-32 letters, digits and hyphens, starting with a letter and ending with a letter or digit",
+)
 PREFECT_VARIABLE = NameRule(
     "Prefect variable name", r"[a-z0-9_]{1,255}", "1-255 lowercase letters, digits and underscores"
 )

@@ -98,6 +98,16 @@ class World:
     def cut_over(self) -> None:
         self.flipped_at = datetime.now(UTC)
 
+    def replicated_then_cut_over(self, name: str, data: bytes) -> None:
+        """``name`` written in the primary, replicated, then a cut-over; replica copies and the
+        flip fall in different seconds (blob times have whole seconds)."""
+        import time
+
+        self.put("primary", name, data)
+        self.forward()
+        time.sleep(2.2)
+        self.cut_over()
+
     def thresholds(self) -> tuple[datetime, datetime]:
         assert self.recovery_point and self.replicated_until and self.flipped_at
         return failback_thresholds(self.recovery_point, self.replicated_until, self.flipped_at,

@@ -53,10 +53,7 @@ def after_listing(monkeypatch: pytest.MonkeyPatch, side_account: str, action) ->
 
 # ---- one test per defect -----------------------------------------------------------------------
 def test_1_fail_back_verify_never_repairs_a_newer_primary_blob(world: World) -> None:
-    world.put("primary", "a.bin", b"v1")
-    world.forward()
-    time.sleep(2.2)  # replica copies, then the flip, in different seconds (blob times have whole seconds)
-    world.cut_over()
+    world.replicated_then_cut_over("a.bin", b"v1")
     world.put("primary", "a.bin", b"v2 written after the recovery point")  # a straggler, never replicated
     world.fail_back(verify="all")
     assert world.live("primary")["a.bin"] == b"v2 written after the recovery point"
@@ -95,10 +92,7 @@ def test_3_recovery_point_is_the_listing_start(world: World, monkeypatch: pytest
 
 
 def test_4_mirror_deletes_never_delete_a_primary_write_after_the_recovery_point(world: World) -> None:
-    world.put("primary", "old.bin", b"old")
-    world.forward()
-    time.sleep(2.2)
-    world.cut_over()
+    world.replicated_then_cut_over("old.bin", b"old")
     world.put("primary", "new.bin", b"written after the recovery point")
     world.fail_back(mirror_deletes=True)
     assert world.live("primary")["new.bin"] == b"written after the recovery point"
@@ -132,10 +126,7 @@ def test_6_adls_gen2_datastores_are_replicated() -> None:
 
 
 def test_7_a_writer_during_fail_back_never_loses_its_write(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    world.put("primary", "x.bin", b"v1")
-    world.forward()
-    time.sleep(2.2)
-    world.cut_over()
+    world.replicated_then_cut_over("x.bin", b"v1")
     world.put("secondary", "x.bin", b"secondary edit")
     after_listing(monkeypatch, "stfdreastus", lambda: world.put("primary", "x.bin", b"concurrent primary write"))
     with pytest.raises(copier.ShardFailed, match="DestinationChanged"):
@@ -147,10 +138,7 @@ def test_7_a_writer_during_fail_back_never_loses_its_write(world: World, monkeyp
 
 
 def test_7_a_re_run_keeps_a_second_primary_version_and_copies_stay_outside_datastores(world: World) -> None:
-    world.put("primary", "y.bin", b"v1")
-    world.forward()
-    time.sleep(2.2)
-    world.cut_over()
+    world.replicated_then_cut_over("y.bin", b"v1")
     world.put("secondary", "y.bin", b"secondary 1")
     world.put("primary", "y.bin", b"primary 1")
     first = world.fail_back()
