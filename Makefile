@@ -13,10 +13,10 @@ export DO_NOT_TRACK := 1
 setup: $(STAMP) $(NODE_STAMP)
 
 # Python packages, pinned by constraints.txt (the versions the suite was run with).
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml sandbox/pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e ./sandbox -e '.[dev]'
 	touch $@
 
 # Azurite from npm, pinned by package-lock.json.

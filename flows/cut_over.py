@@ -13,9 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from prefect import flow, get_run_logger
-
-from flows.common import (
+from foundry_dr.flows.common import (
     approval_gate,
     emit,
     failover_lock,
@@ -24,8 +22,15 @@ from flows.common import (
     resolve_plan,
     timed,
 )
-from flows.recreate_deployments import recreate_deployments
-from flows.replicate_artifacts import replicate_artifacts
+from foundry_dr.flows.recreate_deployments import recreate_deployments
+from foundry_dr.flows.replicate_artifacts import replicate_artifacts
+from foundry_dr.tasks.inventory import snapshot_inventory
+from foundry_dr.tasks.jobs import cancel_jobs, resubmit_interrupted_jobs, set_schedules
+from foundry_dr.tasks.pointer import write_pointer
+from foundry_dr.tasks.probes import probe_side
+from foundry_dr.tasks.replication_schedule import set_replication_schedules
+from prefect import flow, get_run_logger
+
 from foundry_dr.checkpoint import rpo_status
 from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
@@ -33,11 +38,6 @@ from foundry_dr.errors import FoundryDrError
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import build_pointer
 from foundry_dr.pointer_store import read_pointer
-from tasks.inventory import snapshot_inventory
-from tasks.jobs import cancel_jobs, resubmit_interrupted_jobs, set_schedules
-from tasks.pointer import write_pointer
-from tasks.probes import probe_side
-from tasks.replication_schedule import set_replication_schedules
 
 RUNBOOK = "cut-over"
 Mode = Literal["auto", "planned", "unplanned"]

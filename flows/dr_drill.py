@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError
+from foundry_dr.flows.common import emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
+from foundry_dr.flows.provision_secondary import provision_secondary
+from foundry_dr.flows.recreate_deployments import recreate_deployments
+from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from prefect import flow, get_run_logger
 
-from flows.common import emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
-from flows.provision_secondary import provision_secondary
-from flows.recreate_deployments import recreate_deployments
-from flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.drill import DrillRecord, evaluate_objectives, render_drill_report

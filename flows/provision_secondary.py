@@ -18,10 +18,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from foundry_dr.flows.common import approval_gate, emit, now_iso, publish_report, resolve_plan, timed
+from foundry_dr.tasks.locks import ensure_limit
+from foundry_dr.tasks.quota import read_quota
+from foundry_dr.tasks.templates import (
+    DeploymentFailed,
+    deploy,
+    ensure_resource_group,
+    has_changes,
+    summarize,
+    what_if,
+)
+from foundry_dr.tasks.workspace import find_soft_deleted, inventory_hub, recover_soft_deleted, verify_secondary
 from prefect import flow, get_run_logger
 from prefect.concurrency.sync import concurrency
 
-from flows.common import approval_gate, emit, now_iso, publish_report, resolve_plan, timed
 from foundry_dr import drift
 from foundry_dr.arm_template import render, template_problems
 from foundry_dr.clients import ClientFactory
@@ -30,17 +41,6 @@ from foundry_dr.plan import Plan
 from foundry_dr.quota import QuotaExceeded, check, cores_needed
 from foundry_dr.secondary import map_to_secondary
 from foundry_dr.what_if import classify
-from tasks.locks import ensure_limit
-from tasks.quota import read_quota
-from tasks.templates import (
-    DeploymentFailed,
-    deploy,
-    ensure_resource_group,
-    has_changes,
-    summarize,
-    what_if,
-)
-from tasks.workspace import find_soft_deleted, inventory_hub, recover_soft_deleted, verify_secondary
 
 RUNBOOK = "provision-secondary"
 APPROVAL_POLL_SECONDS = 2

@@ -15,10 +15,23 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from foundry_dr.flows.common import approval_gate, emit, plan_lock, publish_report, resolve_plan, timed
+from foundry_dr.tasks.endpoints import (
+    EndpointFailed,
+    PrerequisitesMissing,
+    apply_endpoint,
+    apply_items,
+    find_missing,
+    read_side,
+    references_of,
+    vault_uri,
+    workspace_id,
+)
+from foundry_dr.tasks.quota import check_online_quota
+from foundry_dr.tasks.smoke import smoke_test
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.common import approval_gate, emit, plan_lock, publish_report, resolve_plan, timed
 from foundry_dr.clients import ClientFactory, Side
 from foundry_dr.deployment_plan import (
     Context,
@@ -31,19 +44,6 @@ from foundry_dr.deployment_plan import (
     scale_workspace,
 )
 from foundry_dr.plan import COMPONENTS, Plan
-from tasks.endpoints import (
-    EndpointFailed,
-    PrerequisitesMissing,
-    apply_endpoint,
-    apply_items,
-    find_missing,
-    read_side,
-    references_of,
-    vault_uri,
-    workspace_id,
-)
-from tasks.quota import check_online_quota
-from tasks.smoke import smoke_test
 
 RUNBOOK = "recreate-deployments"
 ENDPOINTS_IN_PARALLEL = 16

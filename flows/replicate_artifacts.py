@@ -12,21 +12,21 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from foundry_dr.flows.common import approval_gate, emit, flow_run_id, plan_lock, publish_report, resolve_plan, timed
+from foundry_dr.tasks.assets import replicate_assets
+from foundry_dr.tasks.checkpoint import read_checkpoint, write_checkpoint
+from foundry_dr.tasks.inventory import snapshot_inventory
+from foundry_dr.tasks.registry import replicate_images
+from foundry_dr.tasks.storage import BlobReplicationFailed, replicate_blobs
+from foundry_dr.tasks.workspace_links import replicate_workspace_links
 from prefect import flow, get_run_logger
 
-from flows.common import approval_gate, emit, flow_run_id, plan_lock, publish_report, resolve_plan, timed
 from foundry_dr.checkpoint import Checkpoint, recovery_point_of, rpo_status
 from foundry_dr.clients import ClientFactory, Side
 from foundry_dr.errors import FoundryDrError
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import source_serving
 from foundry_dr.pointer_store import read_pointer
-from tasks.assets import replicate_assets
-from tasks.checkpoint import read_checkpoint, write_checkpoint
-from tasks.inventory import snapshot_inventory
-from tasks.registry import replicate_images
-from tasks.storage import BlobReplicationFailed, replicate_blobs
-from tasks.workspace_links import replicate_workspace_links
 
 RUNBOOK = "replicate-artifacts"
 Direction = Literal["to-secondary", "to-primary"]

@@ -24,12 +24,12 @@ from foundry_dr.secrets_scan import redact
 # Runbook name -> "module:function" of its flow, imported only when that runbook runs.
 # Each flow is called as flow(plan=Plan, approve=bool, dry_run=bool).
 RUNBOOKS: dict[str, str] = {
-    "provision-secondary": "flows.provision_secondary:provision_secondary",
-    "replicate-artifacts": "flows.replicate_artifacts:replicate_artifacts",
-    "recreate-deployments": "flows.recreate_deployments:recreate_deployments",
-    "cut-over": "flows.cut_over:cut_over",
-    "fail-back": "flows.fail_back:fail_back",
-    "dr-drill": "flows.dr_drill:dr_drill",
+    "provision-secondary": "foundry_dr.flows.provision_secondary:provision_secondary",
+    "replicate-artifacts": "foundry_dr.flows.replicate_artifacts:replicate_artifacts",
+    "recreate-deployments": "foundry_dr.flows.recreate_deployments:recreate_deployments",
+    "cut-over": "foundry_dr.flows.cut_over:cut_over",
+    "fail-back": "foundry_dr.flows.fail_back:fail_back",
+    "dr-drill": "foundry_dr.flows.dr_drill:dr_drill",
 }
 
 PLUGIN_GROUP = "foundry_dr.cli"

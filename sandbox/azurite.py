@@ -2,7 +2,7 @@
 
 One Azurite instance serves every storage account of the sandbox: server-side copies between
 accounts only work inside one instance. Clients never talk to it directly; they go through the
-fault-injecting storage proxy (:mod:`sandbox.storage_proxy`).
+fault-injecting storage proxy (:mod:`foundry_dr_sandbox.storage_proxy`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import subprocess
 from pathlib import Path
 from typing import IO
 
-from sandbox.config import SandboxConfig
+from foundry_dr_sandbox.config import SandboxConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_VERSION = "3.37.0"
-KEEP_ALIVE_SECONDS = 600  # above sandbox.upstream.IDLE_SECONDS, so Azurite never closes first
+KEEP_ALIVE_SECONDS = 600  # above foundry_dr_sandbox.upstream.IDLE_SECONDS, so Azurite never closes first
 
 
 class AzuriteNotInstalled(RuntimeError):
@@ -54,7 +54,7 @@ def command(config: SandboxConfig) -> list[str]:
         "--loose",  # ignore headers Azurite does not implement instead of failing
         "--silent",  # no access log: it would only duplicate the sandbox's request log
         "--disableTelemetry",
-        "--blobKeepAliveTimeout", str(KEEP_ALIVE_SECONDS),  # the proxy pools connections (sandbox.upstream)
+        "--blobKeepAliveTimeout", str(KEEP_ALIVE_SECONDS),  # the proxy pools connections (foundry_dr_sandbox.upstream)
     ]  # fmt: skip
 
 

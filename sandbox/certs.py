@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 
 import trustme
-
-from sandbox.config import SandboxConfig
+from foundry_dr_sandbox.config import SandboxConfig
 
 
 def ensure_tls(config: SandboxConfig) -> None:

@@ -15,10 +15,9 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-
-from sandbox import lifecycle
-from sandbox.azurite import AzuriteNotInstalled
-from sandbox.config import REGIONS, SandboxConfig, sandbox_dir
+from foundry_dr_sandbox import lifecycle
+from foundry_dr_sandbox.azurite import AzuriteNotInstalled
+from foundry_dr_sandbox.config import REGIONS, SandboxConfig, sandbox_dir
 
 app = typer.Typer(
     help="A local two-region Azure (Azurite + an ARM emulator) to rehearse DR drills without a subscription.",
@@ -157,7 +156,7 @@ def seed(
 ) -> None:
     """Build a production-like primary hub in the primary region."""
     try:
-        from sandbox import seed as seed_module
+        from foundry_dr_sandbox import seed as seed_module
     except ImportError:
         seed_module = None
     seed_fn = getattr(seed_module, "seed", None)

@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from sandbox.asgi_utils import abort_connection
-from sandbox.config import SandboxConfig
-from sandbox.faults import FaultEngine
-from sandbox.tokens import Caller, verify_authorization
+from foundry_dr_sandbox.asgi_utils import abort_connection
+from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.faults import FaultEngine
+from foundry_dr_sandbox.tokens import Caller, verify_authorization
 
 SERVICE = "keyvault"
 VAULT_REGION = "eastus"  # where the shared vault lives (the plan's primary); an outage there = read-only
@@ -498,5 +498,5 @@ async def _send_json(send: Any, status: int, body: Any, headers: dict[str, str] 
 
 
 def create_keyvault_app(config: SandboxConfig, faults: FaultEngine, region: str = VAULT_REGION) -> KeyVaultApp:
-    """The ASGI app that ``sandbox.server`` serves over HTTPS on the ``keyvault`` port."""
+    """The ASGI app that ``foundry_dr_sandbox.server`` serves over HTTPS on the ``keyvault`` port."""
     return KeyVaultApp(config, faults, region)

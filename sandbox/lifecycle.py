@@ -22,9 +22,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from sandbox import azurite
-from sandbox.certs import ensure_tls
-from sandbox.config import SandboxConfig
+from foundry_dr_sandbox import azurite
+from foundry_dr_sandbox.certs import ensure_tls
+from foundry_dr_sandbox.config import SandboxConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ("azurite", "server")
@@ -236,7 +236,7 @@ def _start(config: SandboxConfig) -> dict[str, int]:
             started["azurite"] = azurite.start(config, log).pid
         with open(log_path(config.dir, "server"), "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "sandbox.server", "--dir", str(config.dir)],
+                [sys.executable, "-m", "foundry_dr_sandbox.server", "--dir", str(config.dir)],
                 cwd=REPO_ROOT,  # `-m` imports the sandbox package from the repository
                 stdin=subprocess.DEVNULL,
                 stdout=log,

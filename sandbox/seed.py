@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContentSettings, StandardBlobTier
+from foundry_dr_sandbox.config import SandboxConfig
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan, load_plan
-from sandbox.config import SandboxConfig
 
 PLAN_PATH = Path(__file__).resolve().parents[1] / "deployments" / "plans" / "sandbox.yaml"
 ARM_API = "2024-04-01"

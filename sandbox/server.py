@@ -1,7 +1,7 @@
 """The sandbox's emulator process: ARM + token endpoint + control API, Key Vault, storage proxy.
 
-``python -m sandbox.server --dir DIR`` runs every front in one asyncio loop so that they share
-one :class:`~sandbox.faults.FaultEngine` (an outage of a region is seen by ARM, storage and
+``python -m foundry_dr_sandbox.server --dir DIR`` runs every front in one asyncio loop so that they share
+one :class:`~foundry_dr_sandbox.faults.FaultEngine` (an outage of a region is seen by ARM, storage and
 scoring calls alike) and one request log. Azurite runs beside it as its own node process.
 """
 
@@ -14,12 +14,11 @@ import signal
 from pathlib import Path
 
 import uvicorn
-
-from sandbox.arm.app import create_arm_app
-from sandbox.config import SandboxConfig
-from sandbox.faults import FaultEngine
-from sandbox.keyvault_data import create_keyvault_app
-from sandbox.storage_proxy import create_storage_proxy_app
+from foundry_dr_sandbox.arm.app import create_arm_app
+from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.faults import FaultEngine
+from foundry_dr_sandbox.keyvault_data import create_keyvault_app
+from foundry_dr_sandbox.storage_proxy import create_storage_proxy_app
 
 
 def _server(app, port: int, config: SandboxConfig, tls: bool) -> uvicorn.Server:

@@ -5,11 +5,11 @@ The proxy forwards each request to Azurite unchanged -- method, raw path, query,
 including ``Host`` (Azurite allows a cross-account server-side copy only when the copy
 source's host equals the request's host; every account shares this origin, so it does) --
 and streams both bodies, so Azurite's real semantics hold for every call that passes.
-Before forwarding it asks the shared :class:`~sandbox.faults.FaultEngine` whether the
+Before forwarding it asks the shared :class:`~foundry_dr_sandbox.faults.FaultEngine` whether the
 account's region is down, throttled or due to fail.
 
 It sits on the replication hot path (benchmarked against rclone), hence plain ASGI without a
-router, a small pooled HTTP/1.1 client for the hop to Azurite (:mod:`sandbox.upstream`; httpx
+router, a small pooled HTTP/1.1 client for the hop to Azurite (:mod:`foundry_dr_sandbox.upstream`; httpx
 cost ~2.4 ms CPU per request there), small bodies sent in one piece and large ones streamed.
 
 One Azure rule Azurite does not enforce is added here: synchronous Copy Blob From URL accepts
@@ -25,10 +25,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-from sandbox.asgi_utils import abort_connection
-from sandbox.config import SandboxConfig
-from sandbox.faults import Decision, FaultEngine
-from sandbox.upstream import Pool, UpstreamError
+from foundry_dr_sandbox.asgi_utils import abort_connection
+from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.faults import Decision, FaultEngine
+from foundry_dr_sandbox.upstream import Pool, UpstreamError
 
 SERVICE = "storage"
 MAX_CONNECTIONS = 256  # the replicator runs 64+ concurrent transfers
@@ -267,5 +267,5 @@ async def _bad_gateway(send: Any, exc: Exception) -> int:
 
 
 def create_storage_proxy_app(config: SandboxConfig, faults: FaultEngine) -> StorageProxy:
-    """The ASGI app that ``sandbox.server`` serves on the ``storage`` port (plain http)."""
+    """The ASGI app that ``foundry_dr_sandbox.server`` serves on the ``storage`` port (plain http)."""
     return StorageProxy(config, faults)

@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from sandbox.config import SandboxConfig
+from foundry_dr_sandbox.config import SandboxConfig
 
 TOKEN_LIFETIME_SECONDS = 3600
 

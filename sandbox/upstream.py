@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 CHUNK = 64 * 1024
 HEADER_LIMIT = 1024 * 1024
-IDLE_SECONDS = 120.0  # keep below Azurite's --keepAliveTimeout (see sandbox.azurite)
+IDLE_SECONDS = 120.0  # keep below Azurite's --keepAliveTimeout (see foundry_dr_sandbox.azurite)
 
 
 class UpstreamError(Exception):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from foundry_dr.tasks.workspace import RETRY, field_of
 from prefect import task
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.quota import subscription_usages
-from tasks.workspace import RETRY, field_of
 
 
 @task(name="read-quota", **RETRY)

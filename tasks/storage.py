@@ -22,6 +22,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError
+from foundry_dr.tasks.blob_copier import (
+    CHECKPOINT_CONTAINER,
+    PAGE_SIZE,
+    ShardFailed,
+    ShardJob,
+    ShardResult,
+    Transfer,
+    Verify,
+    checkpoint_path,
+    checkpointed_blob_count,
+    run_shard,
+)
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
@@ -38,18 +50,6 @@ from foundry_dr.blob_sync import (
 )
 from foundry_dr.redact import redact_text
 from foundry_dr.retry import PermanentError, retry_transient
-from tasks.blob_copier import (
-    CHECKPOINT_CONTAINER,
-    PAGE_SIZE,
-    ShardFailed,
-    ShardJob,
-    ShardResult,
-    Transfer,
-    Verify,
-    checkpoint_path,
-    checkpointed_blob_count,
-    run_shard,
-)
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory

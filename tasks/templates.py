@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from foundry_dr.tasks.workspace import RETRY
 from prefect import task
 
 from foundry_dr.arm_template import resource_ids
@@ -17,7 +18,6 @@ from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import FoundryDrError
 from foundry_dr.what_if import effective_paths, failure, needs_approval
 from foundry_dr.what_if import summarize as summarize_changes
-from tasks.workspace import RETRY
 
 
 class DeploymentFailed(FoundryDrError):

@@ -6,7 +6,7 @@ Use them like this::
         control(sandbox, "POST", "/faults", {"outage": {"region": "eastus"}})
         url = sandbox_env["storage_accounts"]["stfdreastus"]["blob_endpoint"]
 
-- ``sandbox`` (session): the running sandbox's :class:`~sandbox.config.SandboxConfig`. It is
+- ``sandbox`` (session): the running sandbox's :class:`~foundry_dr_sandbox.config.SandboxConfig`. It is
   started once with ``lifecycle.up(tmpdir, detach=True)`` and stopped (and purged) at the end.
   Set ``FOUNDRY_DR_TEST_SANDBOX_DIR`` to run against a sandbox directory of your own instead;
   it is started if needed and left running, which makes re-runs faster while developing.
@@ -31,11 +31,11 @@ from typing import Any
 
 import httpx
 import pytest
+from foundry_dr_sandbox import lifecycle
+from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.seed import seed
 
 from foundry_dr.plan import Plan, load_plan
-from sandbox import lifecycle
-from sandbox.config import SandboxConfig
-from sandbox.seed import seed
 
 REUSE_VARIABLE = "FOUNDRY_DR_TEST_SANDBOX_DIR"
 _SANDBOX_TEST_DIRS = (Path(__file__).parent / "integration", Path(__file__).parent / "reliability")
@@ -142,7 +142,7 @@ def plan() -> Plan:
 @pytest.fixture(scope="session")
 def provisioned(seeded: SandboxConfig, prefect: None) -> SandboxConfig:
     """The seeded sandbox with the secondary provisioned by the provision-secondary runbook."""
-    from flows.provision_secondary import provision_secondary
+    from foundry_dr.flows.provision_secondary import provision_secondary
 
     provision_secondary(plan=load_plan(PLAN_PATH), approve=True)
     return seeded
@@ -151,8 +151,8 @@ def provisioned(seeded: SandboxConfig, prefect: None) -> SandboxConfig:
 @pytest.fixture(scope="session")
 def standby_ready(provisioned: SandboxConfig) -> SandboxConfig:
     """Provisioned, replicated, and the secondary's deployments at standby size: a warm standby."""
-    from flows.recreate_deployments import recreate_deployments
-    from flows.replicate_artifacts import replicate_artifacts
+    from foundry_dr.flows.recreate_deployments import recreate_deployments
+    from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 
     plan = load_plan(PLAN_PATH)
     replicate_artifacts(plan=plan, approve=True)

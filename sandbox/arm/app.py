@@ -11,17 +11,16 @@ import urllib.parse
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-
-from sandbox.arm.core.engine import Engine
-from sandbox.arm.core.errors import ArmError
-from sandbox.arm.core.ids import parse
-from sandbox.arm.core.provider import Reply
-from sandbox.arm.core.provider import Request as ArmRequest
-from sandbox.arm.core.store import Store
-from sandbox.arm.providers import load_providers
-from sandbox.config import SandboxConfig
-from sandbox.faults import FaultEngine
-from sandbox.tokens import issue_token, verify_authorization
+from foundry_dr_sandbox.arm.core.engine import Engine
+from foundry_dr_sandbox.arm.core.errors import ArmError
+from foundry_dr_sandbox.arm.core.ids import parse
+from foundry_dr_sandbox.arm.core.provider import Reply
+from foundry_dr_sandbox.arm.core.provider import Request as ArmRequest
+from foundry_dr_sandbox.arm.core.store import Store
+from foundry_dr_sandbox.arm.providers import load_providers
+from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.faults import FaultEngine
+from foundry_dr_sandbox.tokens import issue_token, verify_authorization
 
 
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Response:

@@ -16,10 +16,10 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from foundry_dr.flows.common import approval_gate
 from prefect import flow
 from typer.testing import CliRunner
 
-from flows.common import approval_gate
 from foundry_dr.cli import app
 from foundry_dr.errors import RunbookRejected
 from foundry_dr.plan import load_plan

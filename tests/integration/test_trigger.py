@@ -57,7 +57,7 @@ def harness() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def deployment_id(harness: None) -> Any:
     """cut-over/cut-over registered through the client (no work pool, no worker)."""
-    from flows.cut_over import cut_over
+    from foundry_dr.flows.cut_over import cut_over
 
     return cut_over.to_deployment(name="cut-over", parameters={"plan": PLAN}, enforce_parameter_schema=True).apply()
 

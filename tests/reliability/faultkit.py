@@ -29,11 +29,11 @@ from typing import Any
 
 import httpx
 import pytest
+from foundry_dr_sandbox import lifecycle
+from foundry_dr_sandbox.config import SandboxConfig
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import load_plan
-from sandbox import lifecycle
-from sandbox.config import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN_PATH = ROOT / "deployments" / "plans" / "sandbox.yaml"
@@ -116,9 +116,9 @@ class PrivateSandboxes:
 
     @staticmethod
     def _make_standby(config: SandboxConfig) -> None:
-        from flows.provision_secondary import provision_secondary
-        from flows.recreate_deployments import recreate_deployments
-        from flows.replicate_artifacts import replicate_artifacts
+        from foundry_dr.flows.provision_secondary import provision_secondary
+        from foundry_dr.flows.recreate_deployments import recreate_deployments
+        from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 
         # Seeded in a process of its own: seed() names the sandbox's cloud as env.json does, and this
         # process may already have registered that name for another sandbox (see pointed_at).

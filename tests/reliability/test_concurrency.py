@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from faultkit import in_thread, pointed_at
+from foundry_dr.flows.common import LockHeld
+from foundry_dr.flows.cut_over import cut_over
+from foundry_dr.flows.dr_drill import dr_drill
+from foundry_dr.flows.fail_back import fail_back
 
-from flows.common import LockHeld
-from flows.cut_over import cut_over
-from flows.dr_drill import dr_drill
-from flows.fail_back import fail_back
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import RunbookRejected
 from foundry_dr.plan import Plan

@@ -17,15 +17,15 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import foundry_dr.tasks.blob_copier as copier
 import pytest
 from azure.ai.ml.entities import AzureDataLakeGen2Datastore
+from foundry_dr.tasks.storage import datastore_location
 from historykit import World
 
-import tasks.blob_copier as copier
 from foundry_dr.checkpoint import Checkpoint, rpo_status
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import build_pointer, source_serving
-from tasks.storage import datastore_location
 
 HISTORIES = int(os.environ.get("FOUNDRY_DR_HISTORIES", "6"))
 
@@ -67,7 +67,7 @@ def test_2_forward_replication_refused_while_the_secondary_serves(plan: Plan) ->
 
 
 def test_2_fail_back_uses_the_recovery_point_recorded_at_cut_over(plan: Plan) -> None:
-    from flows.fail_back import recovery_point
+    from foundry_dr.flows.fail_back import recovery_point
 
     rp = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     pointer = build_pointer(plan, "secondary", recovery_point=rp, replicated_until=rp + timedelta(seconds=30))

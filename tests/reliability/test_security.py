@@ -133,7 +133,7 @@ def scan(texts: dict[str, str], secrets: dict[str, str]) -> list[str]:
 def test_no_secret_in_logs_artifacts_results_output_or_files_after_a_full_drill(
     private_sandboxes, plan: Plan, tmp_path: Path, record_property
 ) -> None:
-    from flows.provision_secondary import provision_secondary
+    from foundry_dr.flows.provision_secondary import provision_secondary
 
     config = private_sandboxes.get("standby")
     env_file = env_copy(config)
@@ -191,8 +191,8 @@ def test_scanner_finds_what_it_is_meant_to_find(private_sandboxes) -> None:
 def test_reader_fails_at_the_first_write_without_retrying(
     runbook: str, private_sandboxes, plan: Plan, record_property
 ) -> None:
-    from flows.provision_secondary import provision_secondary
-    from flows.recreate_deployments import recreate_deployments
+    from foundry_dr.flows.provision_secondary import provision_secondary
+    from foundry_dr.flows.recreate_deployments import recreate_deployments
 
     config = private_sandboxes.get("standby")
     with pointed_at(config):  # as the owner: give recreate-deployments something to write

@@ -53,7 +53,7 @@ def fake_flows(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 def test_runbook_table_covers_every_runbook() -> None:
     assert tuple(cli.RUNBOOKS) == RUNBOOK_NAMES
-    assert cli.RUNBOOKS["replicate-artifacts"] == "flows.replicate_artifacts:replicate_artifacts"
+    assert cli.RUNBOOKS["replicate-artifacts"] == "foundry_dr.flows.replicate_artifacts:replicate_artifacts"
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ def test_sandbox_plan_validates_with_the_names_the_sandbox_serves(sandbox_plan_p
 
 
 def test_sandbox_plan_matches_the_sandbox_storage_accounts(sandbox_plan_path: Path) -> None:
-    config = pytest.importorskip("sandbox.config")
+    config = pytest.importorskip("foundry_dr_sandbox.config")
     plan = load_plan(sandbox_plan_path)
     named = {plan.primary.storage_account, plan.secondary.storage_account}
     named |= set(plan.primary.extra_storage_accounts) | set(plan.secondary.extra_storage_accounts)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from foundry_dr.deployments.serve import build_deployments, load_deployment_specs, schedules_of
 from prefect.states import Cancelled, Completed, Crashed, Failed
 
-from deployments.serve import build_deployments, load_deployment_specs, schedules_of
 from foundry_dr.exit_codes import ExitCode
 from foundry_dr.remote import RemoteError, exit_code_for, parse_run_id
 from foundry_dr.trigger import BadAlert, parse_alert

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Any
 
-from sandbox.arm.core.errors import ArmError
+from foundry_dr_sandbox.arm.core.errors import ArmError
 
 _PRIMITIVES = {
     "str": str,

@@ -1,6 +1,6 @@
 """Generic ARM semantics over the store: PUT/GET/PATCH/DELETE/LIST/POST by resource id.
 
-Resource-provider specifics live in :mod:`sandbox.arm.providers`; this module applies what
+Resource-provider specifics live in :mod:`foundry_dr_sandbox.arm.providers`; this module applies what
 every ARM resource shares: case-insensitive ids, resource groups and parents that must
 exist, ``systemData``, long-running operations that really need polling, paging with
 ``nextLink``, Reader/Owner authorization, and regions (for outages).
@@ -15,12 +15,12 @@ import urllib.parse
 import uuid
 from datetime import UTC, datetime
 
-from sandbox.arm.core import contract
-from sandbox.arm.core.errors import ArmError, invalid, not_found, rg_not_found
-from sandbox.arm.core.ids import ArmPath
-from sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
-from sandbox.arm.core.store import Store
-from sandbox.config import SandboxConfig
+from foundry_dr_sandbox.arm.core import contract
+from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found, rg_not_found
+from foundry_dr_sandbox.arm.core.ids import ArmPath
+from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
+from foundry_dr_sandbox.arm.core.store import Store
+from foundry_dr_sandbox.config import SandboxConfig
 
 DEFAULT_PAGE_SIZE = 10
 

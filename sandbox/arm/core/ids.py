@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sandbox.arm.core.errors import ArmError
+from foundry_dr_sandbox.arm.core.errors import ArmError
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sandbox.arm.core.ids import ArmPath
+from foundry_dr_sandbox.arm.core.ids import ArmPath
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-    from sandbox.arm.core.engine import Engine
-    from sandbox.tokens import Caller
+    from foundry_dr_sandbox.arm.core.engine import Engine
+    from foundry_dr_sandbox.tokens import Caller
 
 
 @dataclass

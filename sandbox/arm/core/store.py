@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from sandbox.arm.core.ids import key
+from foundry_dr_sandbox.arm.core.ids import key
 
 
 class Store:

@@ -1,6 +1,6 @@
 """Resource providers of the ARM emulator, one folder each (moto's layout).
 
-Each provider package exposes ``PROVIDER`` (a :class:`sandbox.arm.core.provider.Provider`), or
+Each provider package exposes ``PROVIDER`` (a :class:`foundry_dr_sandbox.arm.core.provider.Provider`), or
 ``PROVIDERS`` (a list) when one small folder holds several namespaces (``misc``).
 """
 
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib
 
-from sandbox.arm.core.provider import Provider
+from foundry_dr_sandbox.arm.core.provider import Provider
 
 PROVIDER_MODULES = [
-    "sandbox.arm.providers.resources",
-    "sandbox.arm.providers.machinelearningservices",
-    "sandbox.arm.providers.containerregistry",
-    "sandbox.arm.providers.misc",
+    "foundry_dr_sandbox.arm.providers.resources",
+    "foundry_dr_sandbox.arm.providers.machinelearningservices",
+    "foundry_dr_sandbox.arm.providers.containerregistry",
+    "foundry_dr_sandbox.arm.providers.misc",
 ]
 
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
+from foundry_dr.flows.common import LockHeld
+from foundry_dr.flows.cut_over import cut_over
+from foundry_dr.flows.fail_back import FailBackRefused, fail_back
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateName
 from prefect.flow_runs import resume_flow_run
 
-from flows.common import LockHeld
-from flows.cut_over import cut_over
-from flows.fail_back import FailBackRefused, fail_back
 from foundry_dr.blob_sync import CONFLICTS_PREFIX, STATE_CONTAINER
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import RunbookRejected

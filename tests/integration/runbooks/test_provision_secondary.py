@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from foundry_dr.flows.provision_secondary import SoftDeletedBlocking, provision_secondary
 from typer.testing import CliRunner
 
-from flows.provision_secondary import SoftDeletedBlocking, provision_secondary
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import RunbookRejected
 from foundry_dr.plan import Plan, apply_overrides

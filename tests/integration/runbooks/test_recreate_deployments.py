@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from foundry_dr.flows.recreate_deployments import recreate_deployments
+from foundry_dr.tasks.endpoints import PrerequisitesMissing, read_workspace, workspace_id
+from foundry_dr_sandbox.seed import PLAN_PATH
 
-from flows.recreate_deployments import recreate_deployments
 from foundry_dr.clients import ClientFactory
 from foundry_dr.deployment_plan import required_references
 from foundry_dr.plan import Plan, load_plan
-from sandbox.seed import PLAN_PATH
-from tasks.endpoints import PrerequisitesMissing, read_workspace, workspace_id
 
 pytestmark = pytest.mark.usefixtures("prefect")
 ARM_API = "2024-04-01"
@@ -211,9 +211,9 @@ def test_production_scale_up_checks_online_quota_before_any_write(secondary_read
     the sandbox itself refuses such a deployment as Azure does (400, "Not enough quota")."""
     from azure.ai.ml.entities import ManagedOnlineDeployment
     from azure.core.exceptions import HttpResponseError
+    from foundry_dr.tasks.quota import read_quota
 
     from foundry_dr.quota import QuotaExceeded
-    from tasks.quota import read_quota
 
     factory = ClientFactory(plan)
     location = plan.secondary.location

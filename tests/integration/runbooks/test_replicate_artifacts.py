@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 
-from flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.checkpoint import CHECKPOINT_CONTAINER, Checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from azure.identity import ClientSecretCredential
-
-from sandbox.config import SandboxConfig
+from foundry_dr_sandbox.config import SandboxConfig
 
 MGMT_SCOPE = "https://management.azure.com/.default"
 
@@ -76,9 +75,9 @@ class Arm:
 
 
 def _serve_alone(directory: Path) -> Iterator[SandboxConfig]:
-    from sandbox.arm.app import create_arm_app
-    from sandbox.certs import ensure_tls
-    from sandbox.faults import FaultEngine
+    from foundry_dr_sandbox.arm.app import create_arm_app
+    from foundry_dr_sandbox.certs import ensure_tls
+    from foundry_dr_sandbox.faults import FaultEngine
 
     config = SandboxConfig.new(directory)
     config.lro_delay_seconds = 0.3

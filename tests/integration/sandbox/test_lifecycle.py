@@ -11,10 +11,9 @@ import pytest
 from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient
+from foundry_dr_sandbox import lifecycle
+from foundry_dr_sandbox.cli import app
 from typer.testing import CliRunner
-
-from sandbox import lifecycle
-from sandbox.cli import app
 
 ENV_KEYS = {
     "arm_endpoint",

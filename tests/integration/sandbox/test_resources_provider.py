@@ -230,8 +230,9 @@ def test_what_if_reports_read_only_properties_as_no_effect(arm: Arm) -> None:
     """A template that sets a property the RP's REST model marks read-only (the hub's
     ``workspaceId``) gets a Modify whose only property change is NoEffect, as ARM's what-if
     reports it; the product reads that as no change (foundry_dr.what_if)."""
+    from foundry_dr.tasks.templates import _change
+
     from foundry_dr.what_if import classify, needs_approval
-    from tasks.templates import _change
 
     rg = _rg(arm)
     client = arm.client(DeploymentsMgmtClient)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from foundry_dr_sandbox.cli import app
 from typer.testing import CliRunner
-
-from sandbox.cli import app
 
 runner = CliRunner()
 

@@ -5,6 +5,6 @@ digests live in its meta and are read or seeded through the control API
 ``GET/PUT /_sandbox/registries/{name}/repositories`` (no such ARM action exists in Azure).
 """
 
-from sandbox.arm.providers.containerregistry.models import PROVIDER
+from foundry_dr_sandbox.arm.providers.containerregistry.models import PROVIDER
 
 __all__ = ["PROVIDER"]

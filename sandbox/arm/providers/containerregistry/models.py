@@ -18,11 +18,10 @@ from azure.mgmt.containerregistry.models import Registry, Replication
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse
-
-from sandbox.arm.core.engine import Engine, normalize_location, now_iso
-from sandbox.arm.core.errors import ArmError, invalid, not_found
-from sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
-from sandbox.arm.providers.containerregistry import responses
+from foundry_dr_sandbox.arm.core.engine import Engine, normalize_location, now_iso
+from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found
+from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
+from foundry_dr_sandbox.arm.providers.containerregistry import responses
 
 NAMESPACE = "Microsoft.ContainerRegistry"
 REGISTRIES = f"{NAMESPACE}/registries"

@@ -6,23 +6,23 @@ Layout: :mod:`.models` (workspaces, assets, datastores, connections), :mod:`.com
 (the scoring URIs).
 """
 
-from sandbox.arm.core.provider import Provider
-from sandbox.arm.providers.machinelearningservices.common import NS
-from sandbox.arm.providers.machinelearningservices.compute import ComputeType, provider_path
-from sandbox.arm.providers.machinelearningservices.endpoints import (
+from foundry_dr_sandbox.arm.core.provider import Provider
+from foundry_dr_sandbox.arm.providers.machinelearningservices.common import NS
+from foundry_dr_sandbox.arm.providers.machinelearningservices.compute import ComputeType, provider_path
+from foundry_dr_sandbox.arm.providers.machinelearningservices.endpoints import (
     BatchDeploymentType,
     BatchEndpointType,
     OnlineDeploymentType,
     OnlineEndpointType,
 )
-from sandbox.arm.providers.machinelearningservices.jobs import JobType, ScheduleType
-from sandbox.arm.providers.machinelearningservices.models import (
+from foundry_dr_sandbox.arm.providers.machinelearningservices.jobs import JobType, ScheduleType
+from foundry_dr_sandbox.arm.providers.machinelearningservices.models import (
     ConnectionType,
     DatastoreType,
     WorkspaceType,
     asset_types,
 )
-from sandbox.arm.providers.machinelearningservices.scoring import register_routes
+from foundry_dr_sandbox.arm.providers.machinelearningservices.scoring import register_routes
 
 PROVIDER = Provider(
     namespace=NS,

@@ -6,13 +6,13 @@ import copy
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sandbox.arm.core.engine import normalize_location, now_iso
-from sandbox.arm.core.errors import ArmError
-from sandbox.arm.core.ids import key
-from sandbox.arm.core.provider import Existing, Request
+from foundry_dr_sandbox.arm.core.engine import normalize_location, now_iso
+from foundry_dr_sandbox.arm.core.errors import ArmError
+from foundry_dr_sandbox.arm.core.ids import key
+from foundry_dr_sandbox.arm.core.provider import Existing, Request
 
 if TYPE_CHECKING:
-    from sandbox.arm.core.engine import Engine
+    from foundry_dr_sandbox.arm.core.engine import Engine
 
 NS = "Microsoft.MachineLearningServices"
 WORKSPACES = f"{NS}/workspaces"

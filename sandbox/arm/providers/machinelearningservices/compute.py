@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from sandbox.arm.core.engine import now_iso
-from sandbox.arm.core.errors import ArmError
-from sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
-from sandbox.arm.providers.machinelearningservices import responses
-from sandbox.arm.providers.machinelearningservices.common import WORKSPACES, body_of, props_of, region_of
+from foundry_dr_sandbox.arm.core.engine import now_iso
+from foundry_dr_sandbox.arm.core.errors import ArmError
+from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
+from foundry_dr_sandbox.arm.providers.machinelearningservices import responses
+from foundry_dr_sandbox.arm.providers.machinelearningservices.common import WORKSPACES, body_of, props_of, region_of
 
 if TYPE_CHECKING:
-    from sandbox.arm.core.engine import Engine
+    from foundry_dr_sandbox.arm.core.engine import Engine
 
 COMPUTES = f"{WORKSPACES}/computes"
 DEFAULT_LIMIT = 500  # per family: a production subscription with raised quotas (the `quotas` setting lowers it)
@@ -96,7 +96,7 @@ def usage_by_family(engine: Engine, sub: str, region: str, skip_id: str | None =
     """Dedicated cores used per family in a region: clusters, instances, and managed online
     deployments, which draw on the same Azure ML per-family quota (the troubleshooting guide's
     OutOfQuota "CPU quota": "Each deployment subtracts from available quota")."""
-    from sandbox.arm.providers.machinelearningservices.endpoints import ONLINE_DEPLOYMENTS
+    from foundry_dr_sandbox.arm.providers.machinelearningservices.endpoints import ONLINE_DEPLOYMENTS
 
     used: dict[str, int] = {}
     for rtype, of in ((COMPUTES, cores_of), (ONLINE_DEPLOYMENTS, online_cores_of)):
@@ -169,7 +169,7 @@ def usage_rows(engine: Engine, sub: str, region: str) -> list[dict]:
         ws = workspace_id_of_compute(doc["id"])
         per_workspace[(ws, family, tier)] = per_workspace.get((ws, family, tier), 0) + n
         per_compute.append((doc["id"], family, tier, n))
-    from sandbox.arm.providers.machinelearningservices.endpoints import ONLINE_DEPLOYMENTS
+    from foundry_dr_sandbox.arm.providers.machinelearningservices.endpoints import ONLINE_DEPLOYMENTS
 
     for doc, meta in engine.store.by_type(ONLINE_DEPLOYMENTS, f"/subscriptions/{sub}"):
         family, n = online_cores_of(doc)

@@ -14,11 +14,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sandbox.arm.core.engine import now_iso
-from sandbox.arm.core.errors import ArmError, conflict
-from sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
-from sandbox.arm.providers.machinelearningservices import responses
-from sandbox.arm.providers.machinelearningservices.common import (
+from foundry_dr_sandbox.arm.core.engine import now_iso
+from foundry_dr_sandbox.arm.core.errors import ArmError, conflict
+from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
+from foundry_dr_sandbox.arm.providers.machinelearningservices import responses
+from foundry_dr_sandbox.arm.providers.machinelearningservices.common import (
     WORKSPACES,
     bad_request,
     base_doc,
@@ -29,10 +29,10 @@ from sandbox.arm.providers.machinelearningservices.common import (
     workspace_id_of,
     workspace_name_of,
 )
-from sandbox.arm.providers.machinelearningservices.models import _rest_model
+from foundry_dr_sandbox.arm.providers.machinelearningservices.models import _rest_model
 
 if TYPE_CHECKING:
-    from sandbox.arm.core.engine import Engine
+    from foundry_dr_sandbox.arm.core.engine import Engine
 
 ONLINE_ENDPOINTS = f"{WORKSPACES}/onlineEndpoints"
 ONLINE_DEPLOYMENTS = f"{ONLINE_ENDPOINTS}/deployments"
@@ -238,7 +238,11 @@ def _check_online_quota(engine: Engine, req: Request, doc: dict, parent: Existin
     """A managed deployment needs ``ceil(1.2 x instances) x vCPUs`` of its family's quota (see
     compute.online_reserved_instances), else 400 as users report it (MicrosoftDocs/azure-docs#101942,
     MicrosoftLearning/mslearn-azure-ml#30; the troubleshooting guide calls it OutOfQuota)."""
-    from sandbox.arm.providers.machinelearningservices.compute import limit_of, online_cores_of, usage_by_family
+    from foundry_dr_sandbox.arm.providers.machinelearningservices.compute import (
+        limit_of,
+        online_cores_of,
+        usage_by_family,
+    )
 
     family, wanted = online_cores_of(doc)
     if not wanted:

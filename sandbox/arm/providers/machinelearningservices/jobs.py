@@ -13,10 +13,10 @@ import copy
 import time
 from typing import TYPE_CHECKING
 
-from sandbox.arm.core.errors import conflict
-from sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
-from sandbox.arm.providers.machinelearningservices import responses
-from sandbox.arm.providers.machinelearningservices.common import (
+from foundry_dr_sandbox.arm.core.errors import conflict
+from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
+from foundry_dr_sandbox.arm.providers.machinelearningservices import responses
+from foundry_dr_sandbox.arm.providers.machinelearningservices.common import (
     WORKSPACES,
     bad_request,
     body_of,
@@ -25,11 +25,11 @@ from sandbox.arm.providers.machinelearningservices.common import (
     region_of,
     workspace_id_of,
 )
-from sandbox.arm.providers.machinelearningservices.endpoints import accepted
-from sandbox.arm.providers.machinelearningservices.models import _rest_model
+from foundry_dr_sandbox.arm.providers.machinelearningservices.endpoints import accepted
+from foundry_dr_sandbox.arm.providers.machinelearningservices.models import _rest_model
 
 if TYPE_CHECKING:
-    from sandbox.arm.core.engine import Engine
+    from foundry_dr_sandbox.arm.core.engine import Engine
 
 JOBS = f"{WORKSPACES}/jobs"
 SCHEDULES = f"{WORKSPACES}/schedules"

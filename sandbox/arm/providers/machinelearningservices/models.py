@@ -11,10 +11,10 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-from sandbox.arm.core.errors import conflict
-from sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
-from sandbox.arm.providers.machinelearningservices import responses
-from sandbox.arm.providers.machinelearningservices.common import (
+from foundry_dr_sandbox.arm.core.errors import conflict
+from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
+from foundry_dr_sandbox.arm.providers.machinelearningservices import responses
+from foundry_dr_sandbox.arm.providers.machinelearningservices.common import (
     NS,
     WORKSPACES,
     bad_request,
@@ -30,7 +30,7 @@ from sandbox.arm.providers.machinelearningservices.common import (
 )
 
 if TYPE_CHECKING:
-    from sandbox.arm.core.engine import Engine
+    from foundry_dr_sandbox.arm.core.engine import Engine
 
 KINDS = {"default": "Default", "hub": "Hub", "project": "Project", "featurestore": "FeatureStore"}
 DATASTORES = f"{WORKSPACES}/datastores"

@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-
-from sandbox.asgi_utils import abort_connection
+from foundry_dr_sandbox.asgi_utils import abort_connection
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-    from sandbox.arm.core.engine import Engine
+    from foundry_dr_sandbox.arm.core.engine import Engine
 
 SERVICE = "scoring"
 _rng = random.Random()
@@ -36,7 +34,7 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 def find_endpoint(engine: Engine, region: str, workspace: str, endpoint: str) -> tuple[dict, dict] | None:
-    from sandbox.arm.providers.machinelearningservices.endpoints import ONLINE_ENDPOINTS
+    from foundry_dr_sandbox.arm.providers.machinelearningservices.endpoints import ONLINE_ENDPOINTS
 
     for doc, meta in engine.store.by_type(ONLINE_ENDPOINTS):
         if (
@@ -76,7 +74,7 @@ def choose(traffic: dict[str, int], wanted: str | None, deployments: dict[str, d
 
 
 def register_routes(app: FastAPI, engine: Engine) -> None:
-    from sandbox.arm.providers.machinelearningservices.endpoints import deployments_of
+    from foundry_dr_sandbox.arm.providers.machinelearningservices.endpoints import deployments_of
 
     @app.post("/score/{region}/{workspace}/{endpoint}/score")
     async def score(region: str, workspace: str, endpoint: str, request: Request) -> Response:

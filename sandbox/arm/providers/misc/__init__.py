@@ -3,8 +3,8 @@ Key Vault (vaults, soft delete), Storage (the sandbox's fixed accounts), Applica
 the Log Analytics workspace it ingests into,
 Cognitive Services (AI Services accounts, soft delete)."""
 
-from sandbox.arm.core.provider import Provider
-from sandbox.arm.providers.misc import cognitiveservices, insights, keyvault, loganalytics, storage
+from foundry_dr_sandbox.arm.core.provider import Provider
+from foundry_dr_sandbox.arm.providers.misc import cognitiveservices, insights, keyvault, loganalytics, storage
 
 PROVIDERS: list[Provider] = [
     keyvault.PROVIDER,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 import uuid
 
-from sandbox.arm.core.engine import Engine, now_iso
-from sandbox.arm.core.errors import ArmError, invalid, not_found
-from sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
-from sandbox.arm.providers.misc import softdelete
+from foundry_dr_sandbox.arm.core.engine import Engine, now_iso
+from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found
+from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
+from foundry_dr_sandbox.arm.providers.misc import softdelete
 
 NAMESPACE = "Microsoft.CognitiveServices"
 ACCOUNTS = f"{NAMESPACE}/accounts"

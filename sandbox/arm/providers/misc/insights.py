@@ -16,9 +16,9 @@ from __future__ import annotations
 import copy
 import uuid
 
-from sandbox.arm.core.engine import Engine, normalize_location, now_iso
-from sandbox.arm.core.errors import ArmError, invalid
-from sandbox.arm.core.provider import Existing, Provider, Request, ResourceType
+from foundry_dr_sandbox.arm.core.engine import Engine, normalize_location, now_iso
+from foundry_dr_sandbox.arm.core.errors import ArmError, invalid
+from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Request, ResourceType
 
 NAMESPACE = "Microsoft.Insights"
 COMPONENTS = f"{NAMESPACE}/components"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import copy
 
-from sandbox.arm.core.engine import Engine
-from sandbox.arm.core.errors import ArmError, invalid, not_found
-from sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
-from sandbox.arm.providers.misc import softdelete
+from foundry_dr_sandbox.arm.core.engine import Engine
+from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found
+from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
+from foundry_dr_sandbox.arm.providers.misc import softdelete
 
 NAMESPACE = "Microsoft.KeyVault"
 VAULTS = f"{NAMESPACE}/vaults"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 import uuid
 
-from sandbox.arm.core.engine import Engine
-from sandbox.arm.core.provider import Existing, Provider, Request, ResourceType
+from foundry_dr_sandbox.arm.core.engine import Engine
+from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Request, ResourceType
 
 NAMESPACE = "Microsoft.OperationalInsights"
 WORKSPACES = f"{NAMESPACE}/workspaces"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
-from sandbox.arm.core.engine import Engine, normalize_location, now_iso
+from foundry_dr_sandbox.arm.core.engine import Engine, normalize_location, now_iso
 
 
 def remember(engine: Engine, deleted_id: str, deleted_type: str, doc: dict, meta: dict, view: dict) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import copy
 
-from sandbox.arm.core.engine import Engine, normalize_location, now_iso
-from sandbox.arm.core.errors import ArmError, invalid
-from sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
+from foundry_dr_sandbox.arm.core.engine import Engine, normalize_location, now_iso
+from foundry_dr_sandbox.arm.core.errors import ArmError, invalid
+from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
 
 NAMESPACE = "Microsoft.Storage"
 ACCOUNTS = f"{NAMESPACE}/storageAccounts"

@@ -1,5 +1,5 @@
 """Microsoft.Resources: resource groups (and template deployments / what-if in models.py)."""
 
-from sandbox.arm.providers.resources.models import PROVIDER
+from foundry_dr_sandbox.arm.providers.resources.models import PROVIDER
 
 __all__ = ["PROVIDER"]

@@ -16,13 +16,13 @@ import time
 import urllib.parse
 import uuid
 
-from sandbox.arm.core import contract
-from sandbox.arm.core.engine import Engine, now_iso
-from sandbox.arm.core.errors import ArmError, invalid, not_found, rg_not_found
-from sandbox.arm.core.ids import key, parse
-from sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
-from sandbox.arm.providers.resources import responses, templates, whatif
-from sandbox.tokens import Caller
+from foundry_dr_sandbox.arm.core import contract
+from foundry_dr_sandbox.arm.core.engine import Engine, now_iso
+from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found, rg_not_found
+from foundry_dr_sandbox.arm.core.ids import key, parse
+from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
+from foundry_dr_sandbox.arm.providers.resources import responses, templates, whatif
+from foundry_dr_sandbox.tokens import Caller
 
 DEPLOYMENT_TYPE = "Microsoft.Resources/deployments"
 OPERATION_TYPE = "Microsoft.Resources/deployments/operations"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sandbox.arm.core.provider import Existing, Provider, Request, ResourceType
-from sandbox.arm.providers.resources.deployments import DeploymentOperationType, DeploymentType
-from sandbox.arm.providers.resources.deployments import provider_path as deployments_provider_path
+from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Request, ResourceType
+from foundry_dr_sandbox.arm.providers.resources.deployments import DeploymentOperationType, DeploymentType
+from foundry_dr_sandbox.arm.providers.resources.deployments import provider_path as deployments_provider_path
 
 
 class ResourceGroupType(ResourceType):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from sandbox.arm.core.errors import ArmError
-from sandbox.arm.core.ids import key
+from foundry_dr_sandbox.arm.core.errors import ArmError
+from foundry_dr_sandbox.arm.core.ids import key
 
 # Template-only keys of a resource: everything else is the resource's request body.
 TEMPLATE_KEYS = {

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import copy
 
-from sandbox.arm.core.contract import readonly_paths
-from sandbox.arm.core.engine import Engine, normalize_location
-from sandbox.arm.core.ids import key
-from sandbox.arm.providers.resources.templates import Planned
+from foundry_dr_sandbox.arm.core.contract import readonly_paths
+from foundry_dr_sandbox.arm.core.engine import Engine, normalize_location
+from foundry_dr_sandbox.arm.core.ids import key
+from foundry_dr_sandbox.arm.providers.resources.templates import Planned
 
 
 def _same(path: str, desired: object, actual: object) -> bool:
