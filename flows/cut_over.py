@@ -13,6 +13,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from prefect import flow, get_run_logger
+
+from foundry_dr.checkpoint import rpo_status
+from foundry_dr.checkpoint_store import read_checkpoint
+from foundry_dr.clients import ClientFactory
+from foundry_dr.errors import CutOverRefused
 from foundry_dr.flows.common import (
     approval_gate,
     emit,
@@ -24,27 +30,19 @@ from foundry_dr.flows.common import (
 )
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
+from foundry_dr.plan import Plan
+from foundry_dr.pointer import build_pointer
+from foundry_dr.pointer_store import read_pointer
 from foundry_dr.tasks.inventory import snapshot_inventory
 from foundry_dr.tasks.jobs import cancel_jobs, resubmit_interrupted_jobs, set_schedules
 from foundry_dr.tasks.pointer import write_pointer
 from foundry_dr.tasks.probes import probe_side
 from foundry_dr.tasks.replication_schedule import set_replication_schedules
-from prefect import flow, get_run_logger
-
-from foundry_dr.checkpoint import rpo_status
-from foundry_dr.checkpoint_store import read_checkpoint
-from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import FoundryDrError
-from foundry_dr.plan import Plan
-from foundry_dr.pointer import build_pointer
-from foundry_dr.pointer_store import read_pointer
 
 RUNBOOK = "cut-over"
 Mode = Literal["auto", "planned", "unplanned"]
 
 
-class CutOverRefused(FoundryDrError):
-    """The cut-over cannot proceed safely (e.g. the secondary is not ready); nothing changed."""
 
 
 @flow(name=RUNBOOK, description="Fail over to the secondary region: approval, lock, pointer flip, job resubmission.")

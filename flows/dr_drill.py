@@ -14,26 +14,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError
-from foundry_dr.flows.common import emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
-from foundry_dr.flows.provision_secondary import provision_secondary
-from foundry_dr.flows.recreate_deployments import recreate_deployments
-from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from prefect import flow, get_run_logger
 
 from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.drill import DrillRecord, evaluate_objectives, render_drill_report
 from foundry_dr.drill_store import append_drill
-from foundry_dr.errors import FoundryDrError
+from foundry_dr.errors import DrillRefused, RecordChanged
+from foundry_dr.flows.common import emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
+from foundry_dr.flows.provision_secondary import provision_secondary
+from foundry_dr.flows.recreate_deployments import recreate_deployments
+from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
 from foundry_dr.pointer_store import read_pointer
-from foundry_dr.state_blobs import RecordChanged, describe_failure
+from foundry_dr.state_blobs import describe_failure
 
 RUNBOOK = "dr-drill"
 
 
-class DrillRefused(FoundryDrError):
-    """The drill target is in production use; nothing changed."""
 
 
 @flow(name=RUNBOOK, description="Test failover into the secondary; measures RTO/RPO; never touches the pointer.")

@@ -13,27 +13,25 @@ import time
 from datetime import datetime
 from typing import Any
 
-from foundry_dr.flows.common import approval_gate, emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
-from foundry_dr.flows.recreate_deployments import recreate_deployments
-from foundry_dr.flows.replicate_artifacts import replicate_artifacts
-from foundry_dr.tasks.jobs import set_schedules
-from foundry_dr.tasks.pointer import write_pointer
-from foundry_dr.tasks.probes import probe_side
-from foundry_dr.tasks.replication_schedule import set_replication_schedules
 from prefect import flow, get_run_logger
 
 from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import FoundryDrError
+from foundry_dr.errors import FailBackRefused
+from foundry_dr.flows.common import approval_gate, emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
+from foundry_dr.flows.recreate_deployments import recreate_deployments
+from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import ActivePointer, build_pointer
 from foundry_dr.pointer_store import read_pointer
+from foundry_dr.tasks.jobs import set_schedules
+from foundry_dr.tasks.pointer import write_pointer
+from foundry_dr.tasks.probes import probe_side
+from foundry_dr.tasks.replication_schedule import set_replication_schedules
 
 RUNBOOK = "fail-back"
 
 
-class FailBackRefused(FoundryDrError):
-    """The primary is not healthy (or not ready); nothing changed."""
 
 
 @flow(name=RUNBOOK, description="Return production to the primary region after an outage, losing nothing.")

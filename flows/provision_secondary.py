@@ -1,7 +1,7 @@
 """Runbook provision-secondary: the secondary hub as a literal ARM template, quota-checked,
 previewed, approved, deployed and verified.
 
-Order (DESIGN.md section 4): inventory the primary (and what the secondary already has) ->
+Order (docs/runbooks.md, "provision-secondary"): inventory the primary (and what the secondary already has) ->
 map to the desired secondary -> quota check -> template (artifact, ``template_out``) ->
 soft-delete check -> what-if -> approval -> resource group -> recover soft-deleted ->
 deploy (incremental) -> verify -> drift report. Nothing is written before the approval; a
@@ -18,40 +18,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from foundry_dr.flows.common import approval_gate, emit, now_iso, publish_report, resolve_plan, timed
-from foundry_dr.tasks.locks import ensure_limit
-from foundry_dr.tasks.quota import read_quota
-from foundry_dr.tasks.templates import (
-    DeploymentFailed,
-    deploy,
-    ensure_resource_group,
-    has_changes,
-    summarize,
-    what_if,
-)
-from foundry_dr.tasks.workspace import find_soft_deleted, inventory_hub, recover_soft_deleted, verify_secondary
 from prefect import flow, get_run_logger
 from prefect.concurrency.sync import concurrency
 
 from foundry_dr import drift
 from foundry_dr.arm_template import render, template_problems
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import FoundryDrError
+from foundry_dr.errors import DeploymentFailed, QuotaExceeded, SoftDeletedBlocking, VerificationFailed
+from foundry_dr.flows.common import approval_gate, emit, now_iso, publish_report, resolve_plan, timed
 from foundry_dr.plan import Plan
-from foundry_dr.quota import QuotaExceeded, check, cores_needed
+from foundry_dr.quota import check, cores_needed
 from foundry_dr.secondary import map_to_secondary
+from foundry_dr.tasks.locks import ensure_limit
+from foundry_dr.tasks.quota import read_quota
+from foundry_dr.tasks.templates import deploy, ensure_resource_group, has_changes, summarize, what_if
+from foundry_dr.tasks.workspace import find_soft_deleted, inventory_hub, recover_soft_deleted, verify_secondary
 from foundry_dr.what_if import classify
 
 RUNBOOK = "provision-secondary"
 APPROVAL_POLL_SECONDS = 2
 
 
-class SoftDeletedBlocking(FoundryDrError):
-    """A resource the secondary needs is soft-deleted (or missing) and may not be recovered."""
 
 
-class VerificationFailed(FoundryDrError):
-    """The deployment finished but the secondary is not what the template says."""
 
 
 @flow(name=RUNBOOK, description="Provision the secondary hub from the primary's live state (ARM template).")

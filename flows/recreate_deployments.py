@@ -15,24 +15,10 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from foundry_dr.flows.common import approval_gate, emit, plan_lock, publish_report, resolve_plan, timed
-from foundry_dr.tasks.endpoints import (
-    EndpointFailed,
-    PrerequisitesMissing,
-    apply_endpoint,
-    apply_items,
-    find_missing,
-    read_side,
-    references_of,
-    vault_uri,
-    workspace_id,
-)
-from foundry_dr.tasks.quota import check_online_quota
-from foundry_dr.tasks.smoke import smoke_test
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.clients import ClientFactory
 from foundry_dr.deployment_plan import (
     Context,
     Item,
@@ -43,7 +29,21 @@ from foundry_dr.deployment_plan import (
     plan_workspace,
     scale_workspace,
 )
+from foundry_dr.errors import EndpointFailed, PrerequisitesMissing
+from foundry_dr.flows.common import approval_gate, emit, plan_lock, publish_report, resolve_plan, timed
 from foundry_dr.plan import COMPONENTS, Plan
+from foundry_dr.sides import Side
+from foundry_dr.tasks.endpoints import (
+    apply_endpoint,
+    apply_items,
+    find_missing,
+    read_side,
+    references_of,
+    vault_uri,
+    workspace_id,
+)
+from foundry_dr.tasks.quota import check_online_quota
+from foundry_dr.tasks.smoke import smoke_test
 
 RUNBOOK = "recreate-deployments"
 ENDPOINTS_IN_PARALLEL = 16

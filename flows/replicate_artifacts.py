@@ -12,28 +12,24 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from prefect import flow, get_run_logger
+
+from foundry_dr.checkpoint import Checkpoint, recovery_point_of, rpo_status
+from foundry_dr.clients import ClientFactory
+from foundry_dr.errors import ReplicationFailed, ReplicationRefused
 from foundry_dr.flows.common import approval_gate, emit, flow_run_id, plan_lock, publish_report, resolve_plan, timed
+from foundry_dr.plan import Plan
+from foundry_dr.pointer import source_serving
+from foundry_dr.pointer_store import read_pointer
+from foundry_dr.sides import Direction, Side, sides_of
 from foundry_dr.tasks.assets import replicate_assets
 from foundry_dr.tasks.checkpoint import read_checkpoint, write_checkpoint
 from foundry_dr.tasks.inventory import snapshot_inventory
 from foundry_dr.tasks.registry import replicate_images
 from foundry_dr.tasks.storage import BlobReplicationFailed, replicate_blobs
 from foundry_dr.tasks.workspace_links import replicate_workspace_links
-from prefect import flow, get_run_logger
-
-from foundry_dr.checkpoint import Checkpoint, recovery_point_of, rpo_status
-from foundry_dr.clients import ClientFactory, Side
-from foundry_dr.errors import FoundryDrError
-from foundry_dr.plan import Plan
-from foundry_dr.pointer import source_serving
-from foundry_dr.pointer_store import read_pointer
 
 RUNBOOK = "replicate-artifacts"
-Direction = Literal["to-secondary", "to-primary"]
-
-
-def _sides(direction: Direction) -> tuple[Side, Side]:
-    return ("primary", "secondary") if direction == "to-secondary" else ("secondary", "primary")
 
 
 @flow(name=RUNBOOK, description="Replicate blobs, asset metadata, images and hub links into the other region.")
@@ -50,7 +46,7 @@ def replicate_artifacts(
     changed on both sides are resolved by ``failback.conflict_policy`` (never overwritten silently)."""
     plan = resolve_plan(plan)
     logger = get_run_logger()
-    source, destination = _sides(direction)
+    source, destination = sides_of(direction)
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     timings: dict[str, float] = {}
@@ -144,12 +140,8 @@ def _require_destination_hub(factory: ClientFactory, destination: Side) -> None:
             ) from exc
 
 
-class ReplicationFailed(FoundryDrError):
-    """Some part failed after its retries; the report says what was done. Re-run to continue."""
 
 
-class ReplicationRefused(FoundryDrError):
-    """The source side does not serve (the pointer says the other one does); nothing written."""
 
 
 @dataclass

@@ -23,7 +23,6 @@ __all__ = [
     "KIND_ORDER",
     "MUTABLE_FIELDS",
     "Action",
-    "Direction",
     "ImageRef",
     "Op",
     "RefMap",
@@ -36,12 +35,10 @@ __all__ = [
     "plan_asset_actions",
     "rewrite_refs",
     "rewrite_uri",
-    "sides",
     "summarise",
     "translate",
 ]
 
-Direction = Literal["to-secondary", "to-primary"]
 Op = Literal["create", "skip", "update", "conflict"]
 
 # Dependency order: components name environments (and may name data/models), so those exist first.
@@ -66,15 +63,6 @@ _ARM_IN_WS = re.compile(
     r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/\s\"']+)",
     re.IGNORECASE,
 )
-
-
-def sides(direction: Direction) -> tuple[str, str]:
-    """(source side, destination side) of a replication direction."""
-    if direction == "to-secondary":
-        return "primary", "secondary"
-    if direction == "to-primary":
-        return "secondary", "primary"
-    raise ValueError(f"direction must be 'to-secondary' or 'to-primary', not {direction!r}")
 
 
 # ---- references ------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-Direction = Literal["to-secondary", "to-primary"]
+from foundry_dr.sides import Direction
+
 ARCHIVE = "Archive"
 BLOCK_BLOB = "BlockBlob"
 UNCHANGED = "unchanged since checkpoint"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from foundry_dr.checkpoint import CHECKPOINT_CONTAINER, Checkpoint
-from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.clients import ClientFactory
+from foundry_dr.sides import Side
 
 
 def checkpoint_account(factory: ClientFactory, side: Side) -> str:

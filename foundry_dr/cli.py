@@ -1,4 +1,4 @@
-"""The ``foundry-dr`` command line (DESIGN.md section 7: a stable contract scripts depend on).
+"""The ``foundry-dr`` command line (README.md, "The CLI": a stable contract scripts depend on).
 
 Thin by design: validate input, then hand over to the runbook's Prefect flow. Every bad
 input is reported before anything runs (exit 2); runbooks are imported lazily so that
@@ -16,21 +16,15 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from foundry_dr.errors import LockHeld, PlanError, RunbookRejected
+from foundry_dr.errors import FoundryDrError, PlanError
 from foundry_dr.exit_codes import ExitCode
 from foundry_dr.plan import Plan, apply_overrides, load_plan, plan_json_schema
+from foundry_dr.runbooks import RUNBOOKS
 from foundry_dr.secrets_scan import redact
 
-# Runbook name -> "module:function" of its flow, imported only when that runbook runs.
-# Each flow is called as flow(plan=Plan, approve=bool, dry_run=bool).
-RUNBOOKS: dict[str, str] = {
-    "provision-secondary": "foundry_dr.flows.provision_secondary:provision_secondary",
-    "replicate-artifacts": "foundry_dr.flows.replicate_artifacts:replicate_artifacts",
-    "recreate-deployments": "foundry_dr.flows.recreate_deployments:recreate_deployments",
-    "cut-over": "foundry_dr.flows.cut_over:cut_over",
-    "fail-back": "foundry_dr.flows.fail_back:fail_back",
-    "dr-drill": "foundry_dr.flows.dr_drill:dr_drill",
-}
+# Runbook name -> "module:function" of its flow (from the registry), imported only when that
+# runbook runs. Each flow is called as flow(plan=Plan, approve=bool, dry_run=bool).
+FLOWS: dict[str, str] = {runbook.name: runbook.import_path for runbook in RUNBOOKS}
 
 PLUGIN_GROUP = "foundry_dr.cli"
 
@@ -102,7 +96,7 @@ def plan_schema() -> None:
 @app.command("run")
 def run(
     runbook: Annotated[
-        str, typer.Argument(help=f"One of: {', '.join(RUNBOOKS)}.", metavar="RUNBOOK", show_default=False)
+        str, typer.Argument(help=f"One of: {', '.join(FLOWS)}.", metavar="RUNBOOK", show_default=False)
     ],
     plan: PlanOption,
     approve: ApproveOption = False,
@@ -127,8 +121,8 @@ def run(
     With PREFECT_API_URL, the run is started on the server and followed to its end; a pause
     for approval prints the run id and the approve/reject commands.
     """
-    if runbook not in RUNBOOKS:
-        _exit(ExitCode.BAD_INPUT, [f"unknown runbook {runbook!r}; expected one of: {', '.join(RUNBOOKS)}"])
+    if runbook not in FLOWS:
+        _exit(ExitCode.BAD_INPUT, [f"unknown runbook {runbook!r}; expected one of: {', '.join(FLOWS)}"])
     loaded = _load(plan, overrides)
     if os.environ.get("PREFECT_API_URL") and not in_process:
         # Overrides cannot travel as a path: send the overridden plan itself (the flows accept one).
@@ -151,7 +145,7 @@ def _run_remote(runbook: str, parameters: dict[str, Any]) -> NoReturn:
         _exit(exc.code, [f"{runbook}: {exc}"])
     except KeyboardInterrupt:
         _exit(ExitCode.FAILED, [f"{runbook}: stopped following; the run goes on ({remote.api_url()})"])
-    except Exception as exc:  # server unreachable, auth refused, ...
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: server unreachable, auth refused, ...
         _exit(ExitCode.FAILED, [f"{runbook}: Prefect API {remote.api_url()}: {type(exc).__name__}: {redact(str(exc))}"])
     if code == ExitCode.OK and (report := remote.report_markdown(flow_run.id)):
         from rich.console import Console
@@ -186,7 +180,7 @@ def _resume(run_id: str, *, approve: bool, approver: str, reason: str) -> None:
         flow_run = remote.resume(run_id, approve=approve, approver=approver, reason=reason)
     except remote.RemoteError as exc:
         _exit(exc.code, [str(exc)])
-    except Exception as exc:  # server unreachable, ...
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: server unreachable, ...
         _exit(ExitCode.FAILED, [f"Prefect API {remote.api_url()}: {type(exc).__name__}: {redact(str(exc))}"])
     typer.echo(f"{'approved' if approve else 'rejected'} run {flow_run.id} ({flow_run.name}) as {approver}")
 
@@ -243,26 +237,15 @@ def status(
 
     try:
         report = collect_status(loaded, allow_stale=not strict)
-    except Exception as exc:  # an unreachable cloud or sandbox is a failure to report, not a crash
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: an unreachable cloud or sandbox is a failure to report, not a crash
         _exit(ExitCode.FAILED, [f"status failed: {type(exc).__name__}: {redact(str(exc))}"])
     typer.echo(json.dumps(report, indent=2) if as_json else render_status(report))
 
 
 def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool) -> None:
     """Import the runbook's flow and call it, mapping its outcome to an exit code."""
-    module_name, function_name = RUNBOOKS[name].split(":")
-    module_file = module_name.replace(".", "/") + ".py"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            _exit(ExitCode.FAILED, [f"not implemented yet: runbook {name} ({module_file})"])
-        _exit(ExitCode.FAILED, [f"runbook {name}: cannot import {module_name}: {exc}"])
-    flow = getattr(module, function_name, None)
-    if flow is None:
-        _exit(
-            ExitCode.FAILED, [f"not implemented yet: runbook {name} ({module_file} has no {function_name})"]
-        )
+    module_name, function_name = FLOWS[name].split(":")
+    flow = getattr(importlib.import_module(module_name), function_name)
 
     api = os.environ.get("PREFECT_API_URL")
     where = f"Prefect API {api}" if api else "an embedded Prefect server (PREFECT_API_URL is not set)"
@@ -270,13 +253,13 @@ def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool) -> None
     typer.echo(f"running {name}{mode} for plan {plan.name} on {where}", err=True)
     try:
         result: Any = flow(plan=plan, approve=approve, dry_run=dry_run)
-    except RunbookRejected as exc:
-        _exit(ExitCode.REJECTED, [f"{name}: {redact(str(exc))}"])
-    except LockHeld as exc:
-        _exit(ExitCode.LOCKED, [f"{name}: {redact(str(exc))}"])
     except PlanError as exc:
-        _exit(ExitCode.BAD_INPUT, _plan_problems(exc))
-    except Exception as exc:  # a runbook failure of any kind is exit 1, with its message
+        _exit(exc.exit_code, _plan_problems(exc))
+    except FoundryDrError as exc:  # an expected failure: its class says the exit code
+        if exc.exit_code == ExitCode.FAILED:
+            _exit(ExitCode.FAILED, [f"{name} failed: {type(exc).__name__}: {redact(str(exc))}"])
+        _exit(exc.exit_code, [f"{name}: {redact(str(exc))}"])
+    except Exception as exc:  # noqa: BLE001 - any other runbook failure is exit 1, with its message
         _exit(ExitCode.FAILED, [f"{name} failed: {type(exc).__name__}: {redact(str(exc))}"])
     is_failed = getattr(result, "is_failed", None)
     if callable(is_failed) and is_failed():  # a flow called with return_state=True
@@ -314,7 +297,7 @@ def register_plugins(target: typer.Typer, group: str = PLUGIN_GROUP) -> None:
             sub_app = ep.load()
             if not isinstance(sub_app, typer.Typer):
                 raise TypeError(f"{ep.value} is a {type(sub_app).__name__}, not a typer.Typer")
-        except Exception as exc:  # any import-time failure of a plugin
+        except Exception as exc:  # noqa: BLE001 - any import-time failure of a plugin
             _add_unavailable(target, ep.name, ep.value, f"{type(exc).__name__}: {exc}")
         else:
             target.add_typer(sub_app, name=ep.name)

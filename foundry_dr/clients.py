@@ -16,7 +16,11 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from foundry_dr.errors import SandboxNotRunning
+from foundry_dr.retry import SDK_RETRY, STORAGE_RETRY
+from foundry_dr.sides import Side
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -29,21 +33,10 @@ if TYPE_CHECKING:
 
     from foundry_dr.plan import Plan
 
-Side = Literal["primary", "secondary"]
 
 SANDBOX_ENV_VARIABLE = "FOUNDRY_DR_SANDBOX_ENV"
 SANDBOX_DIR_VARIABLE = "FOUNDRY_DR_SANDBOX_DIR"
 
-# One retry policy for every client. azure-core's RetryPolicy retries 408/429/500/502/503/504
-# and connection errors, and waits for Retry-After when the service sends it.
-RETRY_KWARGS: dict[str, Any] = {
-    "retry_total": 6,
-    "retry_connect": 3,
-    "retry_read": 3,
-    "retry_status": 6,
-    "retry_backoff_factor": 0.4,
-    "retry_backoff_max": 20,
-}
 
 
 @dataclass(frozen=True)
@@ -114,9 +107,6 @@ def _forget_inherited_custom_cloud() -> None:
         os.environ.pop("AZUREML_CURRENT_CLOUD", None)
 
 
-class SandboxNotRunning(RuntimeError):
-    """The plan targets the sandbox but no sandbox environment file was found."""
-
 
 def sandbox_env_path() -> Path:
     """Where the sandbox's env.json is: $FOUNDRY_DR_SANDBOX_ENV, else <sandbox dir>/env.json."""
@@ -163,7 +153,7 @@ class ClientFactory:
         return "https://management.azure.com/.default" if self.is_sandbox else AZURE_CLOUDS[self.plan.cloud].arm_scope
 
     def _transport_kwargs(self) -> dict[str, Any]:
-        kwargs = dict(RETRY_KWARGS)
+        kwargs = dict(SDK_RETRY)  # the retry budget: foundry_dr.retry
         if self.is_sandbox:
             kwargs["connection_verify"] = self.sandbox_env["ca_bundle"]
         return kwargs
@@ -286,7 +276,7 @@ class ClientFactory:
             kwargs.pop("connection_verify", None)  # the sandbox's blob endpoint is plain http
             # Storage has its own retry policy (its default first back-off is 15 s); Storage
             # throttles with 503 ServerBusy, which this retries.
-            kwargs["retry_policy"] = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=5)
+            kwargs["retry_policy"] = ExponentialRetry(**STORAGE_RETRY)
             if self.is_sandbox:
                 key = self.sandbox_env["storage_accounts"][account]["key"]
                 credential: Any = {"account_name": account, "account_key": key}

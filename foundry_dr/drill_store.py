@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from foundry_dr.drill import DrillRecord
-from foundry_dr.state_blobs import RecordChanged, read_record, write_record
+from foundry_dr.errors import RecordChanged
+from foundry_dr.state_blobs import read_record, write_record
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory

@@ -1,4 +1,4 @@
-"""Process exit codes of the ``foundry-dr`` CLI (DESIGN.md section 7; scripts depend on them)."""
+"""Process exit codes of the ``foundry-dr`` CLI (README.md, "The CLI"; scripts depend on them)."""
 
 from __future__ import annotations
 

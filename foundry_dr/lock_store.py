@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError
 
-from foundry_dr.errors import LockHeld, LockLost
+from foundry_dr.errors import LockHeld, LockLost, RecordChanged
 from foundry_dr.lock import LockRecord, released, renewed, taken
-from foundry_dr.state_blobs import RecordChanged, read_record, write_record
+from foundry_dr.state_blobs import read_record, write_record
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient

@@ -1,4 +1,4 @@
-"""The DR plan: one YAML file that says what to protect, where, and how (DESIGN.md section 3).
+"""The DR plan: one YAML file that says what to protect, where, and how (docs/runbooks.md and README.md, "The DR plan").
 
 Every runbook starts from a validated ``Plan``. Validation collects *every* problem, each
 with its dotted path (``primary.location``, ``connections[1].secondary``), so a plan is fixed
@@ -25,18 +25,19 @@ from pydantic import (
     Strict,
     ValidationError,
     ValidationInfo,
+    create_model,
     model_validator,
 )
 
-from foundry_dr import naming
+from foundry_dr import naming, runbooks
 from foundry_dr.errors import PlanError
 from foundry_dr.naming import NameRule, show
+from foundry_dr.runbooks import ApprovalMode
 from foundry_dr.secrets_scan import scan_tree
 
 __all__ = [
     "COMPONENTS",
     "MAX_PLAN_BYTES",
-    "RUNBOOK_NAMES",
     "Plan",
     "PlanError",
     "apply_overrides",
@@ -47,14 +48,6 @@ __all__ = [
     "validate_plan",
 ]
 
-RUNBOOK_NAMES: tuple[str, ...] = (
-    "provision-secondary",
-    "replicate-artifacts",
-    "recreate-deployments",
-    "cut-over",
-    "fail-back",
-    "dr-drill",
-)
 COMPONENTS: tuple[str, ...] = ("compute", "online_endpoints", "batch_endpoints", "schedules", "connections")
 MAX_PLAN_BYTES = 1024 * 1024
 SECRET_ADVICE = "secrets never go in a plan; credentials come from azure-identity (DefaultAzureCredential)"
@@ -90,7 +83,6 @@ ConnectionName = _named(naming.CONNECTION)
 Region = Annotated[str, AfterValidator(_region), Field(json_schema_extra={"enum": list(naming.ALL_REGIONS)})]
 Minutes = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 StrategyName = Literal["hot-hot", "hot-warm", "hot-cold"]
-ApprovalMode = Literal["required", "auto"]
 AssetKind = Literal["models", "data", "environments", "components"]
 Cloud = Literal["AzureCloud", "AzureUSGovernment", "AzureChinaCloud", "sandbox"]
 
@@ -244,27 +236,29 @@ class Deployments(_Model):
     smoke_test: SmokeTest = Field(default_factory=SmokeTest)
 
 
-class Approvals(_Model):
-    """Which runbooks pause for a human before changing anything."""
-
+class _ApprovalsBase(_Model):
     # Keys are runbook names; dump them that way too, so a dumped plan re-validates.
     model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
 
-    provision_secondary: ApprovalMode = Field(default="required", alias="provision-secondary")
-    replicate_artifacts: ApprovalMode = Field(default="auto", alias="replicate-artifacts")
-    recreate_deployments: ApprovalMode = Field(default="auto", alias="recreate-deployments")
-    cut_over: ApprovalMode = Field(default="required", alias="cut-over")
-    fail_back: ApprovalMode = Field(default="required", alias="fail-back")
-    dr_drill: ApprovalMode = Field(default="auto", alias="dr-drill")
     timeout_minutes: int = Field(
         default=60, gt=0, le=7 * 24 * 60, description="A pending approval times out (= rejected) after this."
     )
 
     def is_required(self, runbook: str) -> bool:
         """Whether ``runbook`` (e.g. ``cut-over``) pauses for approval."""
-        if runbook not in RUNBOOK_NAMES:
-            raise KeyError(f"unknown runbook {runbook!r}")
-        return getattr(self, runbook.replace("-", "_")) == "required"
+        return getattr(self, runbooks.get(runbook).field) == "required"
+
+
+# One field per runbook of the registry, so a new runbook cannot be forgotten here.
+Approvals = create_model(
+    "Approvals",
+    __base__=_ApprovalsBase,
+    __doc__="Which runbooks pause for a human before changing anything.",
+    **{
+        runbook.field: (ApprovalMode, Field(default=runbook.approval, alias=runbook.name))
+        for runbook in runbooks.RUNBOOKS
+    },
+)
 
 
 class Objectives(_Model):

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError
 
-from foundry_dr.errors import LockLost, PointerUnavailable
+from foundry_dr.errors import LockLost, PointerUnavailable, RecordChanged
 from foundry_dr.pointer import ActivePointer, default_pointer, newest
-from foundry_dr.state_blobs import RecordChanged, describe_failure, read_record, write_record
+from foundry_dr.state_blobs import describe_failure, read_record, write_record
 
 if TYPE_CHECKING:
-    from foundry_dr.clients import ClientFactory, Side
+    from foundry_dr.clients import ClientFactory
+    from foundry_dr.sides import Side
 
 SIDES: tuple[Side, ...] = ("secondary", "primary")
 AUTHORITY: Side = "secondary"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from foundry_dr.errors import FoundryDrError
+from foundry_dr.errors import QuotaExceeded
 
 TOTAL = "cores"  # key of the regional dedicated-vCPU total in :func:`subscription_usages`
 
@@ -21,13 +21,6 @@ FAMILY_ROW = "microsoft.machinelearningservices/vmfamily/usages"
 TOTAL_ROW = "microsoft.machinelearningservices/dedicatedcores/usages"
 DEDICATED_SUFFIX = " family cluster dedicated vcpus"
 
-
-class QuotaExceeded(FoundryDrError):
-    """The secondary region lacks the cores the desired computes need."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from foundry_dr.errors import FoundryDrError
+from foundry_dr.errors import RemoteError
 from foundry_dr.exit_codes import ExitCode
 
 # Deployment names are the runbook names (prefect.yaml): flow "cut-over", deployment "cut-over".
@@ -25,13 +25,6 @@ _REJECTION_MARKERS = ("RunbookRejected", "rejected at approval", "approval timed
 # Prefect's failed state message names the exception: "Flow run encountered an exception: LockHeld: ..."
 _LOCK_MARKERS = ("LockHeld",)
 
-
-class RemoteError(FoundryDrError):
-    """A remote operation that cannot be done; ``code`` is the CLI exit code to use."""
-
-    def __init__(self, message: str, code: ExitCode = ExitCode.FAILED) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def deployment_name(runbook: str) -> str:

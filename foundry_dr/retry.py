@@ -1,34 +1,58 @@
-"""Which failures are worth retrying: the one predicate every task's ``retry_condition_fn`` uses.
+"""Which failures are worth retrying, and how often each layer retries (the retry budget).
 
-DESIGN.md section 4: retry throttling (429), server errors (5xx) and connection errors; never
-retry a 4xx misconfiguration (wrong permission, missing resource, bad request), which must fail
-at once with its message. Pure: it inspects exceptions duck-typed (``status_code``, class names
-in the MRO), so it needs no Azure SDK import and is trivially unit-tested.
+Retry throttling (429, 408), server errors (5xx) and connection errors; never retry a 4xx
+misconfiguration (wrong permission, missing resource, bad request), which must fail at once
+with its message (docs/runbooks.md). The classification uses azure-core's exception types.
+
+The retry budget, in one place. Three layers retry, and their attempts multiply, so each
+is kept small:
+
+- SDK: every Azure client, :data:`SDK_RETRY` (1 + 6 attempts) and storage's :data:`STORAGE_RETRY`
+  (1 + 5), exponential back-off, Retry-After honoured;
+- task: Prefect's ``retries`` of each task, :data:`TASK_RETRIES` (1 + 3), waits
+  :data:`TASK_RETRY_DELAYS`, only for what :func:`retry_transient` calls transient;
+- engine: inside a blob shard, a copy whose MD5 does not match is copied once more, an
+  async copy that fails or stalls is restarted up to 3 times, and a source that changed
+  between listing and copy is re-read up to 3 times (:mod:`foundry_dr.replication`); what
+  still fails fails the shard's task, whose retry lists the shard again.
+
+One request therefore gets at most 7 SDK attempts x 4 task attempts before its task fails:
+minutes, never hours. State records read during an outage use
+:data:`QUICK_RETRY` instead, so that a reader answers in seconds.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# azure.core.exceptions: the request never got an answer (DNS, refused, reset, timeout).
-_TRANSIENT_CLASS_NAMES = {
-    "ServiceRequestError",
-    "ServiceResponseError",
-    "ServiceRequestTimeoutError",
-    "ServiceResponseTimeoutError",
-    "IncompleteReadError",
+from azure.core.exceptions import (
+    HttpResponseError,
+    IncompleteReadError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from foundry_dr.errors import PermanentError, TransientError  # noqa: F401 - the classes retries read
+
+# SDK layer: azure-core's RetryPolicy retries 408/429/500/502/503/504 and connection errors,
+# and waits for Retry-After when the service sends it.
+SDK_RETRY: dict[str, Any] = {
+    "retry_total": 6,
+    "retry_connect": 3,
+    "retry_read": 3,
+    "retry_status": 6,
+    "retry_backoff_factor": 0.4,
+    "retry_backoff_max": 20,
 }
+# Storage has its own policy (its default first back-off is 15 s; it throttles with 503 ServerBusy).
+STORAGE_RETRY: dict[str, Any] = {"initial_backoff": 1, "increment_base": 2, "retry_total": 5}
+# Reads of the pointer, lock and checkpoints during an outage: one quick retry.
+QUICK_RETRY: dict[str, Any] = {"retry_total": 1}
+# Task layer: Prefect re-runs a failed task only when :func:`retry_transient` says so.
+TASK_RETRIES = 3
+TASK_RETRY_DELAYS = [1, 5, 15]
 TRANSIENT_STATUS = {408, 429}
 
-
-class TransientError(Exception):
-    """Raised by our own code for a failure that a retry may fix (e.g. a shard in which some
-    blobs failed with throttling or 5xx after the SDK's own retries)."""
-
-
-class PermanentError(Exception):
-    """Raised by our own code for a failure that a retry will not fix (e.g. a verification
-    mismatch that persisted after a re-copy, or a 403 on the destination)."""
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -45,14 +69,15 @@ def _is_transient_one(exc: BaseException) -> bool | None:
         return True
     if isinstance(exc, PermanentError):
         return False
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & _TRANSIENT_CLASS_NAMES:
+    # The request never got a whole answer: DNS, refused, reset, timeout, or a body cut short
+    # (IncompleteReadError is an HttpResponseError that carries the 200 it was cut from).
+    if isinstance(exc, ServiceRequestError | ServiceResponseError | IncompleteReadError):
         return True
-    status = status_of(exc)
-    if status is not None:
-        return status >= 500 or status in TRANSIENT_STATUS
     if isinstance(exc, ConnectionError | TimeoutError):
         return True
+    status = exc.status_code if isinstance(exc, HttpResponseError) else status_of(exc)
+    if status is not None:
+        return status >= 500 or status in TRANSIENT_STATUS
     return None
 
 

@@ -21,7 +21,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from foundry_dr.errors import FoundryDrError
+from foundry_dr.errors import MappingError
 from foundry_dr.plan import Plan
 
 ML = "Microsoft.MachineLearningServices"
@@ -33,9 +33,6 @@ SYSTEM_DATASTORES = frozenset(
 SECRETLESS_AUTH = frozenset({"AAD", "None"})
 TEMPLATED_DATASTORE_TYPES = frozenset({"AzureBlob", "AzureDataLakeGen2"})
 
-
-class MappingError(FoundryDrError):
-    """The primary has something the plan does not say how to map (e.g. unmapped connections)."""
 
 
 @dataclass

@@ -21,7 +21,11 @@ def other(side: Side) -> Side:
 
 def sides_of(direction: Direction) -> tuple[Side, Side]:
     """(source, destination) of a replication in ``direction``."""
-    return ("primary", "secondary") if direction == "to-secondary" else ("secondary", "primary")
+    if direction == "to-secondary":
+        return "primary", "secondary"
+    if direction == "to-primary":
+        return "secondary", "primary"
+    raise ValueError(f"direction must be 'to-secondary' or 'to-primary', not {direction!r}")
 
 
 def direction_to(destination: Side) -> Direction:

@@ -14,18 +14,14 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContentSettings
 
-from foundry_dr.blob_sync import STATE_CONTAINER
-from foundry_dr.errors import FoundryDrError
+from foundry_dr.errors import RecordChanged
+from foundry_dr.retry import QUICK_RETRY  # during an outage a reader must answer in seconds
+from foundry_dr.state_layout import STATE_CONTAINER
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
-# One quick retry: during an outage a reader must answer in seconds, not after minutes of back-off.
-QUICK = {"retry_total": 1}
 
-
-class RecordChanged(FoundryDrError):
-    """Someone else wrote the record after it was read."""
 
 
 def read_record(service: BlobServiceClient, path: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -33,7 +29,7 @@ def read_record(service: BlobServiceClient, path: str) -> tuple[dict[str, Any] |
     failure (401, 403, unreachable, 5xx) raises: the caller decides how to fail closed."""
     blob = service.get_blob_client(STATE_CONTAINER, path)
     try:
-        download = blob.download_blob(**QUICK)
+        download = blob.download_blob(**QUICK_RETRY)
         return json.loads(download.readall()), download.properties.etag
     except ResourceNotFoundError:  # BlobNotFound or ContainerNotFound: no record here
         return None, None
@@ -51,7 +47,7 @@ def write_record(service: BlobServiceClient, path: str, data: bytes, etag: str |
         try:
             result = blob.upload_blob(
                 data, overwrite=True, content_settings=ContentSettings(content_type="application/json"),
-                **condition, **QUICK,
+                **condition, **QUICK_RETRY,
             )  # fmt: skip
             return str(result["etag"])
         except ResourceExistsError as exc:

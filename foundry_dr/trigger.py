@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from foundry_dr.errors import BadAlert, TriggerConfigError
+
 SECRET_ENV = "FOUNDRY_DR_TRIGGER_SECRET"
 SECRET_HEADER = "X-Foundry-DR-Secret"
 STATE_ENV = "FOUNDRY_DR_TRIGGER_STATE"
@@ -34,12 +36,8 @@ MIN_SECRET_LENGTH = 16
 MAX_BODY_BYTES = 256 * 1024  # common-schema payloads are a few KiB
 
 
-class TriggerConfigError(ValueError):
-    """The receiver cannot start safely (no secret, or a weak one)."""
 
 
-class BadAlert(ValueError):
-    """The payload is not an Azure Monitor common-alert-schema alert."""
 
 
 def default_state_file() -> Path:
@@ -178,7 +176,7 @@ def create_app(secret: str, store: AlertStore, plan: str | None = None, start: A
                 lambda: start(RUNBOOK, cut_over_parameters(alert, plan), tags=["foundry-dr", "alert-triggered"],
                               idempotency_key=f"foundry-dr-alert:{alert['alert_id']}")
             )
-        except Exception as exc:  # server down or deployment missing: 503 so Azure Monitor retries
+        except Exception as exc:  # noqa: BLE001 - server down or deployment missing: 503 so Azure Monitor retries
             await run_in_threadpool(store.release, alert["alert_id"])
             return JSONResponse({"error": f"could not start {RUNBOOK}: {type(exc).__name__}: {exc}"},
                                 status_code=503)

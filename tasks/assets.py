@@ -29,16 +29,16 @@ from prefect.cache_policies import NO_CACHE
 from foundry_dr.asset_sync import (
     KIND_ORDER,
     Action,
-    Direction,
     RefMap,
     fingerprint,
     normalise,
     plan_asset_actions,
-    sides,
     translate,
 )
+from foundry_dr.errors import PermanentError
 from foundry_dr.redact import redact_text
-from foundry_dr.retry import PermanentError, is_transient, retry_transient
+from foundry_dr.retry import is_transient, retry_transient
+from foundry_dr.sides import Direction, sides_of
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -261,7 +261,7 @@ def apply_action(ml: MLClient, action: Action) -> None:
 # ---- the task --------------------------------------------------------------------------------
 def workspace_pairs(factory: ClientFactory, direction: Direction) -> list[tuple[str, str]]:
     """(source, destination) workspace names: hub -> hub, then each project -> same name."""
-    src_side, dst_side = sides(direction)
+    src_side, dst_side = sides_of(direction)
     src, dst = factory.plan.side(src_side), factory.plan.side(dst_side)  # type: ignore[arg-type]
     return [(src.hub, dst.hub), *[(p, p) for p in src.projects]]
 
@@ -269,7 +269,7 @@ def workspace_pairs(factory: ClientFactory, direction: Direction) -> list[tuple[
 def ref_map(factory: ClientFactory, direction: Direction) -> RefMap:
     """Source references -> destination: hub name mapped (projects keep their names, datastores
     too), subscription and resource group of the destination."""
-    src_side, dst_side = sides(direction)
+    src_side, dst_side = sides_of(direction)
     src, dst = factory.plan.side(src_side), factory.plan.side(dst_side)  # type: ignore[arg-type]
     return RefMap({}, {src.hub: dst.hub}, dst.subscription_id, dst.resource_group)
 
@@ -311,7 +311,7 @@ def replicate_workspace_assets(
     skips what the failed attempt already created). A permanent failure of one item (4xx) is
     recorded with its message and the rest continue. Dry run: actions only, no writes.
     """
-    src_side, dst_side = sides(direction)
+    src_side, dst_side = sides_of(direction)
     src_ml = _client(factory, src_side, source_workspace)
     dst_ml = _client(factory, dst_side, dest_workspace)
     refs = ref_map(factory, direction)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.blob import ContentSettings
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from foundry_dr.checkpoint import CHECKPOINT_CONTAINER, Checkpoint
 from foundry_dr.checkpoint_store import checkpoint_account, read_checkpoint
-from foundry_dr.clients import ClientFactory, Side
-from foundry_dr.retry import retry_transient
+from foundry_dr.clients import ClientFactory
+from foundry_dr.sides import Side
+from foundry_dr.tasks.retried import RETRIED
 
 __all__ = ["read_checkpoint", "write_checkpoint"]
 
@@ -34,7 +34,7 @@ def _write(factory: ClientFactory, side: Side, checkpoint: Checkpoint) -> None:
         container.upload_blob(name, data, overwrite=True, content_settings=settings)
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(**RETRIED)
 def write_checkpoint(factory: ClientFactory, checkpoint: Checkpoint, destination: Side) -> list[str]:
     """Store the checkpoint on the destination side (required) and the source side (best effort)."""
     logger = get_run_logger()

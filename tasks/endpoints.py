@@ -18,10 +18,13 @@ from azure.core.exceptions import ResourceNotFoundError
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.clients import ClientFactory
 from foundry_dr.deployment_plan import ML_API_VERSION, EndpointPlan, Item, required_references
+from foundry_dr.errors import EndpointFailed
 from foundry_dr.redact import redact_text
 from foundry_dr.retry import retry_transient
+from foundry_dr.sides import Side
+from foundry_dr.tasks.retried import RETRIED
 
 # Deployments of one endpoint created at once; endpoints are bounded by the flow's task runner.
 DEPLOYMENTS_IN_PARALLEL = 8
@@ -29,21 +32,8 @@ READS_IN_PARALLEL = 16
 _DOC_KEYS = ("id", "name", "type", "location", "kind", "sku", "identity", "tags", "properties")
 
 
-class PrerequisitesMissing(Exception):
-    """Target workspaces or referenced assets are missing: nothing was written."""
-
-    def __init__(self, message: str, missing: list[str]) -> None:
-        self.missing = missing
-        super().__init__(message)
 
 
-class EndpointFailed(Exception):
-    """Some writes of an endpoint failed; ``results`` says which (and which succeeded)."""
-
-    def __init__(self, name: str, results: dict[str, dict[str, Any]]) -> None:
-        self.results = results
-        errors = [f"{k}: {v['error']}" for k, v in results.items() if v.get("error")]
-        super().__init__(f"{name}: " + "; ".join(errors))
 
 
 def workspace_id(factory: ClientFactory, side: Side, workspace: str) -> str:
@@ -100,14 +90,14 @@ def read_workspace(factory: ClientFactory, side: Side, workspace: str) -> dict[s
     return out
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(**RETRIED)
 def read_side(factory: ClientFactory, side: Side, workspaces: list[str]) -> dict[str, dict[str, Any]]:
     """Every listed workspace of one side, read in parallel."""
     with ThreadPoolExecutor(max(1, len(workspaces))) as pool:
         return dict(zip(workspaces, pool.map(lambda w: read_workspace(factory, side, w), workspaces), strict=True))
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(**RETRIED)
 def find_missing(factory: ClientFactory, side: Side, resource_ids: list[str]) -> list[str]:
     """The ids among ``resource_ids`` (assets, computes) that do not exist on ``side``."""
     with ThreadPoolExecutor(READS_IN_PARALLEL) as pool:

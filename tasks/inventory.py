@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
-from foundry_dr.clients import ClientFactory, Side
-from foundry_dr.retry import retry_transient
+from foundry_dr.clients import ClientFactory
+from foundry_dr.sides import Side
+from foundry_dr.tasks.retried import RETRIED
 
 
 def _workspace_inventory(factory: ClientFactory, side: Side, workspace: str) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def _as_str(value: object) -> str | None:
     return f"{name}:{version}" if name and version else str(value)
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(**RETRIED)
 def snapshot_inventory(factory: ClientFactory, side: Side) -> dict[str, Any]:
     """Per workspace (projects; the hub holds no jobs or endpoints of its own in Foundry)."""
     s = factory.plan.primary if side == "primary" else factory.plan.secondary

@@ -7,15 +7,17 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.clients import ClientFactory
 from foundry_dr.jobs_remap import Resubmission, plan_resubmissions
 from foundry_dr.retry import retry_transient
+from foundry_dr.sides import Side
+from foundry_dr.tasks.retried import RETRIED
 
 RESUBMITTED_TAG = "foundry-dr.resubmitted-from"
 SCHEDULE_API = "2024-04-01"
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(**RETRIED)
 def resubmit_interrupted_jobs(
     factory: ClientFactory, inventory: dict[str, Any], target: Side, suffix: str, dry_run: bool = False
 ) -> list[dict[str, Any]]:
@@ -67,7 +69,7 @@ def _row(sub: Resubmission) -> dict[str, Any]:
     return {"workspace": sub.workspace, "job": sub.source_name, "new_job": sub.new_name, "result": ""}
 
 
-@task(retries=3, retry_delay_seconds=[1, 5, 15], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(**RETRIED)
 def set_schedules(factory: ClientFactory, side: Side, enabled: bool, dry_run: bool = False) -> list[dict[str, Any]]:
     """Enable or disable every schedule of the side's projects (idempotent).
 

@@ -9,10 +9,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.variables import Variable
 
-from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.clients import ClientFactory
 from foundry_dr.pointer import ActivePointer, as_variable_value, pointer_variable_name
 from foundry_dr.pointer_store import write_pointer_records
 from foundry_dr.retry import retry_transient
+from foundry_dr.sides import Side
 from foundry_dr.state_blobs import describe_failure
 
 if TYPE_CHECKING:

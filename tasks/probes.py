@@ -9,9 +9,10 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.clients import ClientFactory
 from foundry_dr.pointer import workspace_id
 from foundry_dr.redact import redact_text
+from foundry_dr.sides import Side
 
 WORKSPACE_API = "2024-04-01"
 # Two quick retries: a throttled (429 + Retry-After) but healthy region must pass its probe, while a

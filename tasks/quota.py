@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from foundry_dr.tasks.workspace import RETRY, field_of
 from prefect import task
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.quota import subscription_usages
+from foundry_dr.tasks.retried import RETRIED
+from foundry_dr.tasks.workspace import field_of
 
 
-@task(name="read-quota", **RETRY)
+@task(name="read-quota", **RETRIED)
 def read_quota(factory: ClientFactory, location: str, side: str = "secondary") -> dict[str, Any]:
     """Per family (:func:`~foundry_dr.quota.family_key`) and in total: dedicated-core usage and
     limit; per VM size (lower case): family and vCPUs.
@@ -37,11 +38,12 @@ def read_quota(factory: ClientFactory, location: str, side: str = "secondary") -
     return {"usages": usages, "sizes": sizes}
 
 
-@task(name="check-online-quota", **RETRY)
+@task(name="check-online-quota", **RETRIED)
 def check_online_quota(factory: ClientFactory, side: str, growth: list[tuple[str, str, int, int]]) -> dict[str, Any]:
     """Before any write: the region has the cores the grown online deployments hold (with Azure
     ML's 20 % upgrade reserve), else :class:`~foundry_dr.quota.QuotaExceeded` naming each family."""
-    from foundry_dr.quota import QuotaExceeded, check, online_cores_needed
+    from foundry_dr.errors import QuotaExceeded
+    from foundry_dr.quota import check, online_cores_needed
 
     location = factory.plan.side(side).location
     quota = read_quota.fn(factory, location, side)

@@ -31,9 +31,11 @@ from azure.core.exceptions import HttpResponseError
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from foundry_dr.asset_sync import Direction, ImageRef, parse_image, sides
+from foundry_dr.asset_sync import ImageRef, parse_image
+from foundry_dr.errors import PermanentError
 from foundry_dr.redact import redact_text
-from foundry_dr.retry import PermanentError, is_transient, retry_transient, status_of
+from foundry_dr.retry import is_transient, retry_transient, status_of
+from foundry_dr.sides import Direction, sides_of
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory
@@ -88,7 +90,7 @@ def ensure_geo_replication(factory: ClientFactory, direction: Direction, dry_run
     acr = plan.shared.container_registry
     assert acr is not None
     sub = acr.subscription_id or plan.primary.subscription_id
-    region = plan.side(sides(direction)[1]).location  # type: ignore[arg-type]
+    region = plan.side(sides_of(direction)[1]).location  # type: ignore[arg-type]
     client = factory.registry_client(sub)
     report = ImageReport("geo-replication", dry_run)
     registry = client.registries.get(acr.resource_group, acr.name)
@@ -151,7 +153,7 @@ def import_images(
     """Import each referenced ``repo:tag`` of the source side's registry into the other side's."""
     from azure.mgmt.containerregistry.models import ImportImageParameters, ImportSource
 
-    src_side, dst_side = sides(direction)
+    src_side, dst_side = sides_of(direction)
     src, dst = factory.plan.side(src_side), factory.plan.side(dst_side)  # type: ignore[arg-type]
     assert src.registry and dst.registry
     report = ImageReport("import", dry_run)

@@ -11,12 +11,13 @@ import time
 from typing import Any
 
 import httpx
-from foundry_dr.tasks.endpoints import read_endpoint
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.clients import ClientFactory
 from foundry_dr.redact import redact_text
+from foundry_dr.sides import Side
+from foundry_dr.tasks.endpoints import read_endpoint
 
 DEFAULT_SAMPLE: dict[str, Any] = {"input_data": [[1, 2, 3]]}
 ATTEMPTS = 3  # 429/5xx/connection errors are retried; a 4xx answer is the result

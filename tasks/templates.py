@@ -10,18 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from foundry_dr.tasks.workspace import RETRY
 from prefect import task
 
 from foundry_dr.arm_template import resource_ids
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import FoundryDrError
+from foundry_dr.errors import DeploymentFailed
+from foundry_dr.tasks.retried import RETRIED
 from foundry_dr.what_if import effective_paths, failure, needs_approval
 from foundry_dr.what_if import summarize as summarize_changes
-
-
-class DeploymentFailed(FoundryDrError):
-    """ARM refused or failed the template deployment; the message carries ARM's details."""
 
 
 def deployment_name(plan_name: str) -> str:
@@ -62,7 +58,7 @@ def _change(c: Any) -> dict[str, Any]:
     return change
 
 
-@task(name="what-if", **RETRY)
+@task(name="what-if", **RETRIED)
 def what_if(factory: ClientFactory, template: dict) -> dict[str, Any]:
     """What the deployment would change. Without the resource group (created only after approval)
     ARM cannot run a what-if: every template resource is then a Create, and that is reported."""
@@ -97,7 +93,7 @@ def has_changes(what: dict[str, Any]) -> bool:
     return needs_approval(what["changes"])
 
 
-@task(name="ensure-resource-group", **RETRY)
+@task(name="ensure-resource-group", **RETRIED)
 def ensure_resource_group(factory: ClientFactory) -> bool:
     """Create the secondary resource group if missing; True when it was created."""
     s = factory.plan.secondary
@@ -108,7 +104,7 @@ def ensure_resource_group(factory: ClientFactory) -> bool:
     return True
 
 
-@task(name="deploy-template", **RETRY)
+@task(name="deploy-template", **RETRIED)
 def deploy(factory: ClientFactory, template: dict) -> dict[str, Any]:
     """Incremental deployment of the template, awaited; ARM's error details on failure."""
     plan = factory.plan

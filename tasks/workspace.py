@@ -13,18 +13,16 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from foundry_dr.arm_template import API_VERSIONS, resource_ids
-from foundry_dr.clients import ClientFactory, Side
+from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan
-from foundry_dr.retry import retry_transient
 from foundry_dr.secondary import ML, SYSTEM_DATASTORES, arm_id
+from foundry_dr.sides import Side
+from foundry_dr.tasks.retried import RETRIED
 
 WS_API = API_VERSIONS[f"{ML}/workspaces"]
 KV_API = "2023-07-01"
-RETRY = {"retries": 3, "retry_delay_seconds": [1, 5, 15], "retry_condition_fn": retry_transient,
-         "cache_policy": NO_CACHE}
 
 # azure-ai-ml entity spellings -> ARM wire values
 _AUTH = {"api_key": "ApiKey", "aad": "AAD", "none": "None", "account_key": "AccountKey", "sas": "SAS",
@@ -199,7 +197,7 @@ def read_inventory(factory: ClientFactory, side: Side) -> dict[str, Any]:
     }
 
 
-@task(name="inventory-hub", **RETRY)
+@task(name="inventory-hub", **RETRIED)
 def inventory_hub(factory: ClientFactory, side: Side) -> dict[str, Any]:
     """Task wrapper: read-only, so safe to retry on throttling and 5xx."""
     return read_inventory(factory, side)
@@ -247,14 +245,14 @@ def _deleted_vault(factory: ClientFactory, plan: Plan) -> dict | None:
                                "shared.key_vault) before provisioning the secondary"}  # fmt: skip
 
 
-@task(name="find-soft-deleted", **RETRY)
+@task(name="find-soft-deleted", **RETRIED)
 def find_soft_deleted(factory: ClientFactory) -> list[dict]:
     """Soft-deleted (or missing) resources the secondary depends on: read-only."""
     plan = factory.plan
     return [x for x in (_deleted_vault(factory, plan), _deleted_ai_services(factory, plan)) if x]
 
 
-@task(name="recover-soft-deleted", **RETRY)
+@task(name="recover-soft-deleted", **RETRIED)
 def recover_soft_deleted(factory: ClientFactory, found: list[dict], tenant_id: str | None) -> list[str]:
     """Recover soft-deleted resources (the RP's recover flag), awaiting each."""
     logger = get_run_logger()
@@ -280,7 +278,7 @@ def recover_soft_deleted(factory: ClientFactory, found: list[dict], tenant_id: s
 
 
 # ---- verification ---------------------------------------------------------------------------
-@task(name="verify-secondary", **RETRY)
+@task(name="verify-secondary", **RETRIED)
 def verify_secondary(factory: ClientFactory, template: dict, desired: dict) -> dict[str, Any]:
     """Every template resource Succeeded, projects on the secondary hub, datastores and connections listed."""
     plan = factory.plan

@@ -27,8 +27,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from foundry_dr.asset_sync import Direction, sides
 from foundry_dr.retry import retry_transient
+from foundry_dr.sides import Direction, sides_of
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory
@@ -67,7 +67,7 @@ class WorkspaceLinksReport:
 
 def account_map(factory: ClientFactory, direction: Direction) -> dict[str, str]:
     """Source account -> destination account, by position in the plan (lower-case names)."""
-    src_side, dst_side = sides(direction)
+    src_side, dst_side = sides_of(direction)
     src, dst = factory.plan.side(src_side), factory.plan.side(dst_side)  # type: ignore[arg-type]
     sources = [src.storage_account, *src.extra_storage_accounts]
     dests = [dst.storage_account, *dst.extra_storage_accounts]
@@ -88,7 +88,7 @@ def _credential_kind(datastore: Any) -> str:
 def sync_datastores(factory: ClientFactory, direction: Direction, report: WorkspaceLinksReport) -> None:
     from azure.ai.ml.entities import AzureBlobDatastore
 
-    src_side, dst_side = sides(direction)
+    src_side, dst_side = sides_of(direction)
     dst_hub = factory.plan.side(dst_side).hub  # type: ignore[arg-type]
     accounts = account_map(factory, direction)
     src_ml, dst_ml = factory.ml_client(src_side), factory.ml_client(dst_side)  # type: ignore[arg-type]
@@ -157,7 +157,7 @@ def sync_datastores(factory: ClientFactory, direction: Direction, report: Worksp
 
 
 def check_connections(factory: ClientFactory, direction: Direction, report: WorkspaceLinksReport) -> None:
-    src_side, dst_side = sides(direction)
+    src_side, dst_side = sides_of(direction)
     plan = factory.plan
     dst = plan.side(dst_side)  # type: ignore[arg-type]
     src_ml, dst_ml = factory.ml_client(src_side), factory.ml_client(dst_side)  # type: ignore[arg-type]

@@ -15,10 +15,10 @@ from foundry_dr.asset_sync import (
     plan_asset_actions,
     rewrite_refs,
     rewrite_uri,
-    sides,
     summarise,
     translate,
 )
+from foundry_dr.sides import sides_of
 
 SUB_P = "00000000-0000-4000-8000-000000000001"
 SUB_S = "00000000-0000-4000-8000-000000000002"
@@ -211,11 +211,11 @@ def test_summarise_and_fingerprint() -> None:
     assert fingerprint(model("1")) != fingerprint(model("1", tags={"a": "b"}))
 
 
-def test_sides() -> None:
-    assert sides("to-secondary") == ("primary", "secondary")
-    assert sides("to-primary") == ("secondary", "primary")
+def test_sides_of() -> None:
+    assert sides_of("to-secondary") == ("primary", "secondary")
+    assert sides_of("to-primary") == ("secondary", "primary")
     with pytest.raises(ValueError):
-        sides("sideways")  # type: ignore[arg-type]
+        sides_of("sideways")  # type: ignore[arg-type]
 
 
 # ---- images ----------------------------------------------------------------------------------

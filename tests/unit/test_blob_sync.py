@@ -7,6 +7,7 @@ import tracemalloc
 from types import SimpleNamespace
 
 import pytest
+from azure.core.exceptions import IncompleteReadError, ServiceRequestError, ServiceResponseTimeoutError
 
 from foundry_dr.blob_sync import (
     ActionKind,
@@ -20,8 +21,9 @@ from foundry_dr.blob_sync import (
     select_containers,
     shard_prefixes,
 )
+from foundry_dr.errors import PermanentError, TransientError
 from foundry_dr.redact import redact_text, redact_url
-from foundry_dr.retry import PermanentError, TransientError, is_transient
+from foundry_dr.retry import is_transient
 
 MD5_A = bytes.fromhex("0cc175b9c0f1b6a831c399e269772661")
 MD5_B = bytes.fromhex("92eb5ffee6ae2fec3ad71c777531578f")
@@ -182,10 +184,6 @@ class _Http(Exception):
         self.status_code = status
 
 
-class ServiceRequestError(Exception):  # same name as azure.core's: matched by name
-    pass
-
-
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
@@ -198,6 +196,8 @@ class ServiceRequestError(Exception):  # same name as azure.core's: matched by n
         (_Http(404), False),
         (_Http(409), False),
         (ServiceRequestError("refused"), True),
+        (ServiceResponseTimeoutError("read timed out"), True),
+        (IncompleteReadError("body cut short"), True),
         (ConnectionResetError(), True),
         (TimeoutError(), True),
         (ValueError("bad plan"), False),

@@ -1,4 +1,4 @@
-"""The CLI contract (DESIGN.md section 7): exit codes, messages, dispatch, plugins."""
+"""The CLI contract (README.md, "The CLI"): exit codes, messages, dispatch, plugins."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from foundry_dr import cli
 from foundry_dr.errors import RunbookRejected
 from foundry_dr.exit_codes import ExitCode
-from foundry_dr.plan import RUNBOOK_NAMES, Plan
+from foundry_dr.plan import Plan
+from foundry_dr.runbooks import NAMES as RUNBOOK_NAMES
 
 runner = CliRunner()
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -46,14 +47,9 @@ def fake_flows(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     for runbook in RUNBOOK_NAMES:
         function = runbook.replace("-", "_")
         setattr(module, function, make(runbook))
-        monkeypatch.setitem(cli.RUNBOOKS, runbook, f"fake_foundry_flows:{function}")
+        monkeypatch.setitem(cli.FLOWS, runbook, f"fake_foundry_flows:{function}")
     monkeypatch.setitem(sys.modules, "fake_foundry_flows", module)
     return state
-
-
-def test_runbook_table_covers_every_runbook() -> None:
-    assert tuple(cli.RUNBOOKS) == RUNBOOK_NAMES
-    assert cli.RUNBOOKS["replicate-artifacts"] == "foundry_dr.flows.replicate_artifacts:replicate_artifacts"
 
 
 @pytest.mark.parametrize(
@@ -128,21 +124,6 @@ def test_unknown_runbook_names_the_valid_ones(sandbox_plan_path: Path) -> None:
     assert "unknown runbook 'failover'" in result.stderr
     for name in RUNBOOK_NAMES:
         assert name in result.stderr
-
-
-def test_not_implemented_runbook_exits_1(sandbox_plan_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(cli.RUNBOOKS, "cut-over", "flows.not_written_yet_xyz:cut_over")
-    result = invoke("run", "cut-over", "--plan", sandbox_plan_path)
-    assert result.exit_code == ExitCode.FAILED
-    assert result.stderr.strip() == "not implemented yet: runbook cut-over (flows/not_written_yet_xyz.py)"
-    assert result.stdout == ""
-
-
-def test_missing_flow_function_is_not_implemented(sandbox_plan_path: Path, fake_flows: Any) -> None:
-    cli.RUNBOOKS["fail-back"] = "fake_foundry_flows:no_such_function"
-    result = invoke("run", "fail-back", "--plan", sandbox_plan_path)
-    assert result.exit_code == ExitCode.FAILED
-    assert "not implemented yet: runbook fail-back" in result.stderr
 
 
 def test_bad_plan_stops_before_dispatch(

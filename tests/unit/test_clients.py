@@ -13,7 +13,8 @@ from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.storage.blob import BlobServiceClient
 
-from foundry_dr.clients import AZURE_CLOUDS, ClientFactory, SandboxNotRunning, load_sandbox_env
+from foundry_dr.clients import AZURE_CLOUDS, ClientFactory, load_sandbox_env
+from foundry_dr.errors import SandboxNotRunning
 from foundry_dr.plan import apply_overrides, load_plan
 
 PLANS = Path(__file__).resolve().parents[2] / "deployments" / "plans"

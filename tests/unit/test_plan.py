@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from foundry_dr.errors import PlanError
 from foundry_dr.plan import (
     MAX_PLAN_BYTES,
-    RUNBOOK_NAMES,
     Plan,
     apply_overrides,
     check_connection_mapping,
@@ -22,6 +21,7 @@ from foundry_dr.plan import (
     plan_json_schema,
     validate_plan,
 )
+from foundry_dr.runbooks import NAMES as RUNBOOK_NAMES
 
 DELETE = object()
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from foundry_dr.quota import QuotaExceeded, Usage, check, cores_needed
+from foundry_dr.errors import QuotaExceeded
+from foundry_dr.quota import Usage, check, cores_needed
 
 SIZES = {"standard_ds3_v2": ("standardDSv2Family", 4), "standard_nc6s_v3": ("standardNCSv3Family", 6)}
 

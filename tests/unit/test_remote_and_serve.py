@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from foundry_dr.deployments.serve import build_deployments, load_deployment_specs, schedules_of
 from prefect.states import Cancelled, Completed, Crashed, Failed
 
+from foundry_dr.deployments.serve import build_deployments, load_deployment_specs, schedules_of
+from foundry_dr.errors import BadAlert, RemoteError
 from foundry_dr.exit_codes import ExitCode
-from foundry_dr.remote import RemoteError, exit_code_for, parse_run_id
-from foundry_dr.trigger import BadAlert, parse_alert
+from foundry_dr.remote import exit_code_for, parse_run_id
+from foundry_dr.trigger import parse_alert
 
 RUNBOOKS = {"provision-secondary", "replicate-artifacts", "recreate-deployments", "cut-over", "fail-back", "dr-drill"}
 

@@ -8,8 +8,9 @@ import pytest
 from provision_fixtures import SUB, aad_connection, primary
 
 from foundry_dr import drift
+from foundry_dr.errors import MappingError
 from foundry_dr.plan import Plan, load_plan, validate_plan
-from foundry_dr.secondary import MappingError, map_to_secondary
+from foundry_dr.secondary import map_to_secondary
 
 
 @pytest.fixture
