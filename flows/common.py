@@ -9,29 +9,33 @@ from __future__ import annotations
 import getpass
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
+from prefect.exceptions import FlowPauseTimeout, ObjectAlreadyExists, ObjectNotFound
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import LockHeld, RunbookRejected
+from foundry_dr.errors import RunbookRejected
 from foundry_dr.plan import Plan, load_plan
 from foundry_dr.redact import redact_text
 
 if TYPE_CHECKING:
-    from foundry_dr.lock_store import Lease
+    from foundry_dr.stores.lock import Lease
 
-__all__ = ["LockHeld", "approval_gate", "emit", "failover_lock", "flow_run_id", "publish_report", "resolve_plan",
-           "timed"]
+__all__ = ["RunbookRun", "approval_gate", "emit", "failover_lock", "flow_run_id", "plan_lock", "publish_report",
+           "resolve_plan", "runbook_run", "timed", "ensure_concurrency_limit"]
 
 
 class ApprovalInput(RunInput):
@@ -51,6 +55,47 @@ def resolve_plan(plan: Plan | str | dict) -> Plan:
     from foundry_dr.plan import validate_plan
 
     return validate_plan(plan, "plan parameter")
+
+
+@dataclass
+class RunbookRun:
+    """One run of a runbook: its plan, its client factory, its clock and its timeline."""
+
+    name: str
+    plan: Plan
+    factory: ClientFactory
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    t0: float = field(default_factory=time.monotonic)
+    timeline: dict[str, float] = field(default_factory=dict)
+
+    def seconds(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.t0
+
+    def step(self, name: str) -> AbstractContextManager[None]:
+        """Time one step of the run into :attr:`timeline`."""
+        return timed(self.timeline, name)
+
+    def emit(self, phase: str, **payload: Any) -> None:
+        emit(self.name, phase, self.plan, **payload)
+
+
+@contextmanager
+def runbook_run(runbook: str, plan: Plan | str | dict, **payload: Any) -> Iterator[RunbookRun]:
+    """How every runbook opens and closes: resolve the plan, emit ``started``, build the client
+    factory; on the way out emit ``failed`` (with ``payload`` and the error's class) if the body
+    raised, and close the factory's clients either way. ``completed`` is the flow's to emit,
+    since only it knows the result."""
+    resolved = resolve_plan(plan)
+    emit(runbook, "started", resolved, **payload)
+    run = RunbookRun(runbook, resolved, ClientFactory(resolved))
+    try:
+        yield run
+    except Exception as exc:
+        run.emit("failed", error=type(exc).__name__, **{k: v for k, v in payload.items() if k != "dry_run"})
+        raise
+    finally:
+        run.factory.close()
 
 
 def flow_run_id() -> str | None:
@@ -94,11 +139,9 @@ def approval_gate(runbook: str, plan: Plan, *, approve: bool, summary: str, poll
             ),
             **kwargs,
         )
-    except Exception as exc:  # prefect raises on timeout (FlowPauseTimeout)
-        if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc).lower():
-            raise RunbookRejected(runbook, f"no approval within {plan.approvals.timeout_minutes} min",
-                                  timed_out=True) from exc
-        raise
+    except FlowPauseTimeout as exc:
+        raise RunbookRejected(runbook, f"no approval within {plan.approvals.timeout_minutes} min",
+                              timed_out=True) from exc
     if not answer.approve:
         raise RunbookRejected(runbook, answer.reason or "rejected", approver=answer.approver or None)
     return {"decision": "approved", "approver": answer.approver or "unknown", "reason": answer.reason}
@@ -137,11 +180,11 @@ def plan_lock(
     plan: Plan, runbook: str, name: str, wait_seconds: float | None = None, factory: ClientFactory | None = None
 ) -> Iterator[Lease]:
     """The plan's lock ``name``: a lease record in the secondary region's storage
-    (``foundry_dr.lock_store``), not in Prefect, so it survives the orchestrator and holds
+    (``foundry_dr.stores.lock``), not in Prefect, so it survives the orchestrator and holds
     across orchestrators. A second run waits ``wait_seconds`` (default: the plan's
     ``locks.wait_seconds``), then fails with :class:`LockHeld` naming the holder. The lease is
     renewed while the block runs; a crashed holder's lease expires by itself."""
-    from foundry_dr.lock_store import Lease
+    from foundry_dr.stores.lock import Lease
 
     own = factory is None
     factory = factory or ClientFactory(plan)
@@ -167,3 +210,22 @@ def failover_lock(
     they never interleave, from one orchestrator or several."""
     with plan_lock(plan, runbook, "failover", wait_seconds, factory) as lease:
         yield lease
+
+
+def ensure_concurrency_limit(name: str, limit: int = 1) -> str:
+    """Create Prefect's global concurrency limit ``name`` (``limit`` slots) unless it exists.
+
+    Only provision-secondary locks this way: it runs before the secondary's storage account
+    (home of every other lock, :func:`plan_lock`) exists, and never on the failover path.
+    ``concurrency(name, strict=True)`` only locks when the limit exists (with ``strict=False`` a
+    missing limit silently locks nothing), so the limit is created first when it is missing.
+    """
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+            except ObjectAlreadyExists:
+                pass  # created meanwhile by a concurrent run
+    return name

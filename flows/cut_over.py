@@ -16,7 +16,6 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger
 
 from foundry_dr.checkpoint import rpo_status
-from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import CutOverRefused
 from foundry_dr.flows.common import (
@@ -25,14 +24,16 @@ from foundry_dr.flows.common import (
     failover_lock,
     flow_run_id,
     publish_report,
-    resolve_plan,
+    runbook_run,
     timed,
 )
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import build_pointer
-from foundry_dr.pointer_store import read_pointer
+from foundry_dr.stores.checkpoint import read_checkpoint
+from foundry_dr.stores.pointer import read_pointer
+from foundry_dr.tasks.endpoints import scoring_uris
 from foundry_dr.tasks.inventory import snapshot_inventory
 from foundry_dr.tasks.jobs import cancel_jobs, resubmit_interrupted_jobs, set_schedules
 from foundry_dr.tasks.pointer import write_pointer
@@ -56,14 +57,9 @@ def cut_over(
     lock_wait_seconds: float | None = None,
     approval_poll_seconds: int | None = None,
 ) -> dict[str, Any]:
-    plan = resolve_plan(plan)
     logger = get_run_logger()
-    started = datetime.now(UTC)
-    t0 = time.monotonic()
-    timeline: dict[str, float] = {}
-    emit(RUNBOOK, "started", plan, mode=mode, dry_run=dry_run)
-    factory = ClientFactory(plan)
-    try:
+    with runbook_run(RUNBOOK, plan, mode=mode, dry_run=dry_run) as run:
+        plan, factory, started, t0, timeline = run.plan, run.factory, run.started, run.t0, run.timeline
         with failover_lock(plan, RUNBOOK, lock_wait_seconds, factory) as lease:
             with timed(timeline, "assess"):
                 assessment = assess(factory, plan, mode)
@@ -107,7 +103,7 @@ def cut_over(
                 pointer = build_pointer(
                     plan,
                     "secondary",
-                    scoring_uris=_scoring_uris(factory, plan),
+                    scoring_uris=scoring_uris(factory, "secondary"),
                     flow_run_id=flow_run_id(),
                     runbook=RUNBOOK,
                     approver=decision["approver"],
@@ -139,11 +135,6 @@ def cut_over(
                 "pointer_written": written, "replication_schedules_paused": paused,
             }  # fmt: skip
             _report(plan, started, assessment, result)
-    except Exception as exc:
-        emit(RUNBOOK, "failed", plan, error=type(exc).__name__)
-        raise
-    finally:
-        factory.close()
     logger.info(
         "cut-over (%s) done in %.1f s; active hub is %s", result["mode"], result["rto_seconds"], plan.secondary.hub
     )
@@ -197,15 +188,6 @@ def _probe_text(result: dict[str, Any]) -> str:
 
 def _public(assessment: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in assessment.items() if k not in ("checkpoint_inventory", "pointer")}
-
-
-def _scoring_uris(factory: ClientFactory, plan: Plan) -> dict[str, str]:
-    uris: dict[str, str] = {}
-    for project in plan.secondary.projects:
-        for endpoint in factory.ml_client("secondary", project).online_endpoints.list():
-            if endpoint.scoring_uri:
-                uris[endpoint.name] = endpoint.scoring_uri
-    return uris
 
 
 def _report(plan: Plan, started: datetime, assessment: dict[str, Any], result: dict[str, Any]) -> None:

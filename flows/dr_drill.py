@@ -10,24 +10,24 @@ with the trend of the last drills. The active-hub pointer is read, never written
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError
 from prefect import flow, get_run_logger
 
-from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.drill import DrillRecord, evaluate_objectives, render_drill_report
-from foundry_dr.drill_store import append_drill
 from foundry_dr.errors import DrillRefused, RecordChanged
-from foundry_dr.flows.common import emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
+from foundry_dr.flows.common import emit, failover_lock, flow_run_id, publish_report, runbook_run, timed
 from foundry_dr.flows.provision_secondary import provision_secondary
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
-from foundry_dr.pointer_store import read_pointer
-from foundry_dr.state_blobs import describe_failure
+from foundry_dr.stores.checkpoint import read_checkpoint
+from foundry_dr.stores.drill import append_drill
+from foundry_dr.stores.pointer import read_pointer
+from foundry_dr.stores.records import describe_failure
 
 RUNBOOK = "dr-drill"
 
@@ -38,16 +38,11 @@ RUNBOOK = "dr-drill"
 def dr_drill(
     plan: Plan | str, approve: bool = False, dry_run: bool = False, lock_wait_seconds: float | None = None
 ) -> dict[str, Any]:
-    plan = resolve_plan(plan)
     logger = get_run_logger()
-    started = datetime.now(UTC)
-    t0 = time.monotonic()
-    steps: dict[str, float] = {}
-    outcome: dict[str, Any] = {"steps": steps, "errors": []}
-    emit(RUNBOOK, "started", plan, dry_run=dry_run)
-    factory = ClientFactory(plan)
     scaled_up = False
-    try:
+    with runbook_run(RUNBOOK, plan, dry_run=dry_run) as run:
+        plan, factory, started, t0, steps = run.plan, run.factory, run.started, run.t0, run.timeline
+        outcome: dict[str, Any] = {"steps": steps, "errors": []}
         with failover_lock(plan, RUNBOOK, lock_wait_seconds, factory):
             pointer_before, _ = read_pointer(factory)
             if pointer_before.active != "primary":
@@ -88,11 +83,6 @@ def dr_drill(
                 pointer_after, _ = read_pointer(factory)
                 outcome["pointer_untouched"] = _decision(pointer_after) == _decision(pointer_before)
                 _record(factory, started, outcome, dry_run)
-    except Exception as exc:
-        emit(RUNBOOK, "failed", plan, error=type(exc).__name__)
-        raise
-    finally:
-        factory.close()
     passed = outcome["verdict"]["passed"]
     logger.info(
         "dr-drill %s: RTO %s s, RPO %s s",

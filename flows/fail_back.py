@@ -15,15 +15,24 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import FailBackRefused
-from foundry_dr.flows.common import approval_gate, emit, failover_lock, flow_run_id, publish_report, resolve_plan, timed
+from foundry_dr.flows.common import (
+    approval_gate,
+    emit,
+    failover_lock,
+    flow_run_id,
+    publish_report,
+    runbook_run,
+    timed,
+)
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import ActivePointer, build_pointer
-from foundry_dr.pointer_store import read_pointer
+from foundry_dr.stores.checkpoint import read_checkpoint
+from foundry_dr.stores.pointer import read_pointer
+from foundry_dr.tasks.endpoints import scoring_uris
 from foundry_dr.tasks.jobs import set_schedules
 from foundry_dr.tasks.pointer import write_pointer
 from foundry_dr.tasks.probes import probe_side
@@ -43,13 +52,9 @@ def fail_back(
     lock_wait_seconds: float | None = None,
     approval_poll_seconds: int | None = None,
 ) -> dict[str, Any]:
-    plan = resolve_plan(plan)
     logger = get_run_logger()
-    t0 = time.monotonic()
-    timeline: dict[str, float] = {}
-    emit(RUNBOOK, "started", plan, dry_run=dry_run)
-    factory = ClientFactory(plan)
-    try:
+    with runbook_run(RUNBOOK, plan, dry_run=dry_run) as run:
+        plan, factory, t0, timeline = run.plan, run.factory, run.t0, run.timeline
         with failover_lock(plan, RUNBOOK, lock_wait_seconds, factory) as lease:
             with timed(timeline, "probe primary"):
                 primary = probe_side(factory, "primary")
@@ -93,11 +98,7 @@ def fail_back(
                 RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds
             )
             with timed(timeline, "flip pointer"):
-                scoring = {}
-                for project in plan.primary.projects:
-                    for endpoint in factory.ml_client("primary", project).online_endpoints.list():
-                        if endpoint.scoring_uri:
-                            scoring[endpoint.name] = endpoint.scoring_uri
+                scoring = scoring_uris(factory, "primary")
                 written = write_pointer(
                     factory,
                     build_pointer(
@@ -142,11 +143,6 @@ def fail_back(
             publish_report(
                 "fail-back-report", "\n".join(lines), reverse.get("conflicts") or None, "fail-back-conflicts"
             )
-    except Exception as exc:
-        emit(RUNBOOK, "failed", plan, error=type(exc).__name__)
-        raise
-    finally:
-        factory.close()
     logger.info("fail-back done in %.1f s; active hub is %s", result["seconds"], plan.primary.hub)
     emit(RUNBOOK, "completed", plan, seconds=result["seconds"])
     return result

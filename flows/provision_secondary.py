@@ -25,11 +25,18 @@ from foundry_dr import drift
 from foundry_dr.arm_template import render, template_problems
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import DeploymentFailed, QuotaExceeded, SoftDeletedBlocking, VerificationFailed
-from foundry_dr.flows.common import approval_gate, emit, now_iso, publish_report, resolve_plan, timed
+from foundry_dr.flows.common import (
+    approval_gate,
+    emit,
+    ensure_concurrency_limit,
+    now_iso,
+    publish_report,
+    runbook_run,
+    timed,
+)
 from foundry_dr.plan import Plan
 from foundry_dr.quota import check, cores_needed
 from foundry_dr.secondary import map_to_secondary
-from foundry_dr.tasks.locks import ensure_limit
 from foundry_dr.tasks.quota import read_quota
 from foundry_dr.tasks.templates import deploy, ensure_resource_group, has_changes, summarize, what_if
 from foundry_dr.tasks.workspace import find_soft_deleted, inventory_hub, recover_soft_deleted, verify_secondary
@@ -51,25 +58,19 @@ def provision_secondary(
     template_out: str | None = None,
     recover_soft_deleted: bool = False,
 ) -> dict[str, Any]:
-    plan = resolve_plan(plan)
     logger = get_run_logger()
-    t0 = time.monotonic()
-    timings: dict[str, float] = {}
-    emit(RUNBOOK, "started", plan, dry_run=dry_run)
-    factory = ClientFactory(plan)
-    result: dict[str, Any] = {"plan": plan.name, "dry_run": dry_run, "started_at": now_iso(), "deployed": False,
-                              "resource_group_created": False, "recovered": [], "approval": None}
-    try:
-        lock = ensure_limit(f"foundry-dr-provision-{plan.name}")
-        with concurrency(lock, occupy=1, timeout_seconds=plan.approvals.timeout_minutes * 60, strict=True):
-            _run(plan, factory, result, timings, approve, dry_run, template_out, recover_soft_deleted)
-    except Exception as exc:
-        result["error"] = f"{type(exc).__name__}: {exc}"
-        _publish(plan, result, timings)
-        emit(RUNBOOK, "failed", plan, error=type(exc).__name__)
-        raise
-    finally:
-        factory.close()
+    with runbook_run(RUNBOOK, plan, dry_run=dry_run) as run:
+        plan, factory, t0, timings = run.plan, run.factory, run.t0, run.timeline
+        result: dict[str, Any] = {"plan": plan.name, "dry_run": dry_run, "started_at": now_iso(), "deployed": False,
+                                  "resource_group_created": False, "recovered": [], "approval": None}
+        try:
+            lock = ensure_concurrency_limit(f"foundry-dr-provision-{plan.name}")
+            with concurrency(lock, occupy=1, timeout_seconds=plan.approvals.timeout_minutes * 60, strict=True):
+                _run(plan, factory, result, timings, approve, dry_run, template_out, recover_soft_deleted)
+        except Exception as exc:
+            result["error"] = f"{type(exc).__name__}: {exc}"
+            _publish(plan, result, timings)
+            raise
     result["seconds"] = round(time.monotonic() - t0, 2)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.get("what_if", {}).items()))
     result["summary"] = f"{result['status']}: {counts or 'nothing to do'}" + (

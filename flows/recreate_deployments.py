@@ -29,10 +29,11 @@ from foundry_dr.deployment_plan import (
     plan_workspace,
     scale_workspace,
 )
-from foundry_dr.errors import EndpointFailed, PrerequisitesMissing
-from foundry_dr.flows.common import approval_gate, emit, plan_lock, publish_report, resolve_plan, timed
+from foundry_dr.errors import EndpointFailed, PrerequisitesMissing, RecreateFailed
+from foundry_dr.flows.common import approval_gate, emit, plan_lock, publish_report, runbook_run, timed
 from foundry_dr.plan import COMPONENTS, Plan
-from foundry_dr.sides import Side
+from foundry_dr.resource_ids import workspace_id
+from foundry_dr.sides import Side, other
 from foundry_dr.tasks.endpoints import (
     apply_endpoint,
     apply_items,
@@ -40,7 +41,6 @@ from foundry_dr.tasks.endpoints import (
     read_side,
     references_of,
     vault_uri,
-    workspace_id,
 )
 from foundry_dr.tasks.quota import check_online_quota
 from foundry_dr.tasks.smoke import smoke_test
@@ -51,7 +51,7 @@ ENDPOINTS_IN_PARALLEL = 16
 
 def _context(plan: Plan, factory: ClientFactory, source: Side, target: Side, sizing: str) -> Context:
     src, dst = plan.side(source), plan.side(target)
-    workspaces = {workspace_id(factory, source, a): workspace_id(factory, target, b)
+    workspaces = {workspace_id(plan, source, a): workspace_id(plan, target, b)
                   for a, b in zip(src.projects, dst.projects, strict=True)}  # fmt: skip
     return Context(
         workspaces=workspaces, location=dst.location, vault_uri=vault_uri(factory),
@@ -71,16 +71,12 @@ def recreate_deployments(
     scale_only: bool = False,
     side: Literal["secondary", "primary"] = "secondary",
 ) -> dict[str, Any]:
-    plan = resolve_plan(plan)
     logger = get_run_logger()
     target: Side = side
-    source: Side = "primary" if side == "secondary" else "secondary"
-    t0 = time.monotonic()
-    timings: dict[str, float] = {}
+    source: Side = other(side)
     mode = "scale-only" if scale_only else "recreate"
-    emit(RUNBOOK, "started", plan, side=side, sizing=sizing, mode=mode, dry_run=dry_run)
-    factory = ClientFactory(plan)
-    try:
+    with runbook_run(RUNBOOK, plan, side=side, sizing=sizing, mode=mode, dry_run=dry_run) as run:
+        plan, factory, t0, timings = run.plan, run.factory, run.t0, run.timeline
         # a lease in the secondary's storage, not a Prefect slot a killed run would leak; it may
         # wait as long as a holder may wait for its approval
         with plan_lock(plan, RUNBOOK, "recreate", plan.approvals.timeout_minutes * 60, factory):
@@ -115,12 +111,7 @@ def recreate_deployments(
                         failed = "smoke test failed: " + ", ".join(f"{s['workspace']}/{s['endpoint']}" for s in bad)
             result = _report(plan, target, sizing, mode, dry_run, decision, items, results, smoke, timings, failed)
             if failed:
-                raise RuntimeError(f"{RUNBOOK}: {failed}")
-    except Exception as exc:
-        emit(RUNBOOK, "failed", plan, error=type(exc).__name__, side=side, mode=mode)
-        raise
-    finally:
-        factory.close()
+                raise RecreateFailed(f"{RUNBOOK}: {failed}")
     result["seconds"] = round(time.monotonic() - t0, 2)
     logger.info("recreate-deployments %s %s: %s", mode, target, result["summary"])
     emit(RUNBOOK, "completed", plan, side=side, mode=mode, dry_run=dry_run, changed=result["changed"])

@@ -17,13 +17,22 @@ from prefect import flow, get_run_logger
 from foundry_dr.checkpoint import Checkpoint, recovery_point_of, rpo_status
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import ReplicationFailed, ReplicationRefused
-from foundry_dr.flows.common import approval_gate, emit, flow_run_id, plan_lock, publish_report, resolve_plan, timed
+from foundry_dr.flows.common import (
+    approval_gate,
+    emit,
+    flow_run_id,
+    plan_lock,
+    publish_report,
+    runbook_run,
+    timed,
+)
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import source_serving
-from foundry_dr.pointer_store import read_pointer
 from foundry_dr.sides import Direction, Side, sides_of
+from foundry_dr.stores.checkpoint import read_checkpoint
+from foundry_dr.stores.pointer import read_pointer
 from foundry_dr.tasks.assets import replicate_assets
-from foundry_dr.tasks.checkpoint import read_checkpoint, write_checkpoint
+from foundry_dr.tasks.checkpoint import write_checkpoint
 from foundry_dr.tasks.inventory import snapshot_inventory
 from foundry_dr.tasks.registry import replicate_images
 from foundry_dr.tasks.storage import BlobReplicationFailed, replicate_blobs
@@ -44,15 +53,10 @@ def replicate_artifacts(
 ) -> dict[str, Any]:
     """``since`` (fail-back): copy back only blobs changed after that recovery point; blobs
     changed on both sides are resolved by ``failback.conflict_policy`` (never overwritten silently)."""
-    plan = resolve_plan(plan)
     logger = get_run_logger()
     source, destination = sides_of(direction)
-    started_at = datetime.now(UTC)
-    t0 = time.monotonic()
-    timings: dict[str, float] = {}
-    emit(RUNBOOK, "started", plan, direction=direction, dry_run=dry_run)
-    factory = ClientFactory(plan)
-    try:
+    with runbook_run(RUNBOOK, plan, direction=direction, dry_run=dry_run) as run:
+        plan, factory, started_at, t0, timings = run.plan, run.factory, run.started, run.t0, run.timeline
         # Only from the side that serves: fails closed when the pointer can't be read.
         pointer, _ = read_pointer(factory)
         refused = source_serving(pointer, direction)
@@ -114,11 +118,6 @@ def replicate_artifacts(
                 raise ReplicationFailed(
                     f"replicate-artifacts {direction} failed (no checkpoint written): " + "; ".join(failures)
                 )
-    except Exception as exc:
-        emit(RUNBOOK, "failed", plan, error=type(exc).__name__, direction=direction)
-        raise
-    finally:
-        factory.close()
     result["seconds"] = round(time.monotonic() - t0, 2)
     logger.info("replicate-artifacts %s: %s", direction, result["summary"])
     emit(RUNBOOK, "completed", plan, direction=direction, dry_run=dry_run, changed=result["changed"])

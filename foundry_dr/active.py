@@ -7,7 +7,7 @@ The seed's advice is to avoid hard-coded hub or project references. Applications
     ml = hub.ml_client("proj-chat")          # MLClient of the active side's project
     uri = hub.scoring_uri("churn-ep")        # scoring URI in the active region
 
-The pointer is read from both regions' stores (``foundry_dr.pointer_store``) and cached for
+The pointer is read from both regions' stores (``foundry_dr.stores.pointer``) and cached for
 ``cache_seconds``, so a cut-over reaches clients within that time. Reads fail closed: when a
 store can't be read, :class:`~foundry_dr.errors.PointerUnavailable` is raised, unless the
 caller accepts the last value it read up to ``max_stale_seconds`` old. It never falls back to a silent "primary".
@@ -44,7 +44,7 @@ class ActiveHub:
 
     def pointer(self, refresh: bool = False) -> ActivePointer:
         from foundry_dr.errors import PointerUnavailable
-        from foundry_dr.pointer_store import read_pointer
+        from foundry_dr.stores.pointer import read_pointer
 
         with self._lock:
             if refresh or self._cached is None or time.monotonic() - self._cached[0] > self.cache_seconds:

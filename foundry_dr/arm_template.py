@@ -14,7 +14,7 @@ import copy
 from typing import Any
 
 from foundry_dr.plan import Plan
-from foundry_dr.secondary import ML, arm_id
+from foundry_dr.resource_ids import ML, arm_id
 
 SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
 CONTENT_VERSION = "1.0.0.0"

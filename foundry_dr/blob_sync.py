@@ -18,14 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from foundry_dr.sides import Direction
+from foundry_dr.state_layout import CONFLICTS_PREFIX, STATE_CONTAINER
 
 ARCHIVE = "Archive"
 BLOCK_BLOB = "BlockBlob"
 UNCHANGED = "unchanged since checkpoint"
-# foundry-dr's own container in each account: checkpoints, pointer, lock, conflict copies. No
-# datastore points at it, so nothing kept there is ever read as training data.
-STATE_CONTAINER = "foundry-dr"
-CONFLICTS_PREFIX = "conflicts"
 # Blob times (Last-Modified, whole seconds) come from the storage service's clock, ours from this
 # machine's: every threshold is moved by this much towards "changed", so a skew of up to it never
 # makes a write look older than it is (the plan's failback.clock_margin_seconds overrides it).

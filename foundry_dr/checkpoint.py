@@ -12,13 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from foundry_dr.blob_sync import STATE_CONTAINER
-
-CHECKPOINT_CONTAINER = STATE_CONTAINER
+from foundry_dr.state_layout import CHECKPOINTS_PREFIX
 
 
 def checkpoint_prefix(plan_name: str) -> str:
-    return f"checkpoints/{plan_name}"
+    return f"{CHECKPOINTS_PREFIX}/{plan_name}"
 
 
 class Checkpoint(BaseModel):

@@ -19,8 +19,8 @@ import typer
 from foundry_dr.errors import FoundryDrError, PlanError
 from foundry_dr.exit_codes import ExitCode
 from foundry_dr.plan import Plan, apply_overrides, load_plan, plan_json_schema
+from foundry_dr.redact import redact_text as redact
 from foundry_dr.runbooks import RUNBOOKS
-from foundry_dr.secrets_scan import redact
 
 # Runbook name -> "module:function" of its flow (from the registry), imported only when that
 # runbook runs. Each flow is called as flow(plan=Plan, approve=bool, dry_run=bool).

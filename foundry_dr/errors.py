@@ -11,7 +11,7 @@ decisions read :class:`TransientError` / :class:`PermanentError` (foundry_dr/ret
     ├── LockHeld                        4  another run of the plan holds the lock
     ├── LockLost, PointerUnavailable, RecordChanged, SandboxNotRunning, RemoteError (its own code)
     ├── MappingError, QuotaExceeded, PrerequisitesMissing, DeploymentFailed, VerificationFailed,
-    │   SoftDeletedBlocking, EndpointFailed
+    │   SoftDeletedBlocking, EndpointFailed, RecreateFailed
     ├── ReplicationRefused, ReplicationFailed, CutOverRefused, FailBackRefused, DrillRefused
     ├── TransientError                  a retry may fix it (the engine's shard failures)
     └── PermanentError                  a retry will not (BlobReplicationFailed, ...)
@@ -186,6 +186,10 @@ class EndpointFailed(FoundryDrError):
 
 
 # --- runbooks that refuse or fail ----------------------------------------------------------------
+
+
+class RecreateFailed(FoundryDrError):
+    """Some endpoint or deployment could not be recreated, or failed its smoke test."""
 
 
 class ReplicationRefused(FoundryDrError):

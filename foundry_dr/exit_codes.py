@@ -9,7 +9,7 @@ class ExitCode(IntEnum):
     """Stable exit codes: scripts and alerts branch on these, so never renumber them."""
 
     OK = 0  # done
-    FAILED = 1  # runbook failed, or not implemented yet
+    FAILED = 1  # runbook failed (or a drill missed an objective)
     BAD_INPUT = 2  # bad plan, unknown runbook, malformed --set
     REJECTED = 3  # rejected or timed out at an approval gate
     LOCKED = 4  # another run of the plan holds the failover lock (nothing changed; retry later)

@@ -1,6 +1,6 @@
 """The failover lock's rules: a lease with an expiry and a fencing token (pure; no Azure).
 
-The record lives in the secondary region's storage (``foundry_dr.lock_store``), outside any
+The record lives in the secondary region's storage (``foundry_dr.stores.lock``), outside any
 orchestrator: a Prefect server that ran in the failed region, or a second orchestrator in the
 other region, sees the same lock. A holder renews its lease while it runs; a holder that dies
 (SIGKILL, lost machine) stops renewing and its lease expires, after which another run takes

@@ -34,6 +34,7 @@ from foundry_dr.errors import PlanError
 from foundry_dr.naming import NameRule, show
 from foundry_dr.runbooks import ApprovalMode
 from foundry_dr.secrets_scan import scan_tree
+from foundry_dr.sides import Side
 
 __all__ = [
     "COMPONENTS",
@@ -92,7 +93,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Side(_Model):
+class Site(_Model):
     """One region's hub and the resources around it."""
 
     subscription_id: SubscriptionId = Field(description="Azure subscription id (GUID).")
@@ -315,8 +316,8 @@ class Plan(_Model):
         description="Plan name; used in lock, variable and report names."
     )
     cloud: Cloud = Field(description="Azure cloud, or the local sandbox.")
-    primary: Side = Field(description="The production region.")
-    secondary: Side = Field(description="The recovery region.")
+    primary: Site = Field(description="The production region.")
+    secondary: Site = Field(description="The recovery region.")
     shared: Shared
     strategy: Strategy
     connections: list[ConnectionMapping] = Field(
@@ -358,7 +359,7 @@ class Plan(_Model):
             return copy.deepcopy(self._source)
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
-    def side(self, role: Literal["primary", "secondary"]) -> Side:
+    def side(self, role: Side) -> Site:
         """``primary`` or ``secondary`` by name, for code that runs in either direction."""
         return {"primary": self.primary, "secondary": self.secondary}[role]
 

@@ -1,6 +1,6 @@
 """The active-hub pointer: which side serves, decided by an approved cut-over or fail-back.
 
-A small JSON record kept in both regions' default storage accounts (``foundry_dr.pointer_store``),
+A small JSON record kept in both regions' default storage accounts (``foundry_dr.stores.pointer``),
 written under the failover lock with its fencing token; of the records a reader finds, the one
 with the highest (fencing token, version) wins. The shared Key Vault secret is a best-effort
 mirror for clients that already read it (a vault is read-only while it fails over, so it can't
@@ -10,28 +10,20 @@ be the place the flip is written). Pure: building and choosing documents needs n
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from foundry_dr.plan import Plan
-
-SideName = Literal["primary", "secondary"]
-
-
-def workspace_id(plan: Plan, side: SideName, workspace: str) -> str:
-    s = plan.side(side)
-    return (
-        f"/subscriptions/{s.subscription_id}/resourceGroups/{s.resource_group}/providers/"
-        f"Microsoft.MachineLearningServices/workspaces/{workspace}"
-    )
+from foundry_dr.resource_ids import workspace_id
+from foundry_dr.sides import Side
 
 
 class ActivePointer(BaseModel):
     """The document clients resolve the active hub from."""
 
     plan: str
-    active: SideName
+    active: Side
     location: str
     subscription_id: str
     resource_group: str
@@ -58,7 +50,7 @@ class ActivePointer(BaseModel):
         return (self.fencing_token, self.version)
 
 
-def build_pointer(plan: Plan, side: SideName, *, scoring_uris: dict[str, str] | None = None,
+def build_pointer(plan: Plan, side: Side, *, scoring_uris: dict[str, str] | None = None,
                   flow_run_id: str | None = None, runbook: str | None = None, approver: str | None = None,
                   reason: str | None = None, previous: ActivePointer | None = None,
                   recovery_point: datetime | None = None,

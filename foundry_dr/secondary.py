@@ -23,8 +23,8 @@ from typing import Any
 
 from foundry_dr.errors import MappingError
 from foundry_dr.plan import Plan
+from foundry_dr.resource_ids import ML, arm_id
 
-ML = "Microsoft.MachineLearningServices"
 # Datastores the RP creates with every workspace; they are never templated.
 SYSTEM_DATASTORES = frozenset(
     {"workspaceblobstore", "workspacefilestore", "workspaceartifactstore", "workspaceworkingdirectory"}
@@ -43,15 +43,6 @@ class Mapping:
     actions: list[dict[str, str]] = field(default_factory=list)  # operator must act (e.g. a key)
     skipped: list[dict[str, str]] = field(default_factory=list)  # deliberately not recreated
     notes: list[str] = field(default_factory=list)
-
-
-def arm_id(sub: str, rg: str, rtype: str, name: str) -> str:
-    """Resource id of ``Namespace/type[/child]`` named ``parent[/child]`` in a resource group."""
-    parts, names = rtype.split("/"), name.split("/")
-    rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{parts[0]}"
-    for t, n in zip(parts[1:], names, strict=True):
-        rid += f"/{t}/{n}"
-    return rid
 
 
 def _secondary_ids(plan: Plan) -> dict[str, str | None]:

@@ -1,8 +1,8 @@
 """Spot credentials in text: plans, logs, reports, artifacts.
 
 Secrets never belong in a plan (credentials come from azure-identity), and a runbook
-report must never leak one. The detector reports the *kind* of secret found, never the
-value, so its own output is safe to print and to store.
+report must never leak one (foundry_dr/redact.py masks what this finds). The detector
+reports the *kind* of secret found, never the value, so its own output is safe to print.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 # (kind, pattern). Ordered from most to least specific; each kind is reported once.
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
     ("connection string with AccountKey", re.compile(r"AccountKey\s*=", re.IGNORECASE)),
     ("shared access signature", re.compile(r"SharedAccessSignature", re.IGNORECASE)),
@@ -47,14 +47,7 @@ _SECRET_KEY = re.compile(
 
 def find_secrets(text: str) -> list[str]:
     """Kinds of secret that ``text`` appears to contain (empty if none). Never the values."""
-    return [kind for kind, pattern in _PATTERNS if pattern.search(text)]
-
-
-def redact(text: str, mask: str = "***") -> str:
-    """``text`` with every secret-looking match replaced by ``mask``, for logs and reports."""
-    for _, pattern in _PATTERNS:
-        text = pattern.sub(mask, text)
-    return text
+    return [kind for kind, pattern in SECRET_PATTERNS if pattern.search(text)]
 
 
 def is_secret_key(key: str) -> bool:

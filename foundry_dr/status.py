@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from foundry_dr.checkpoint import rpo_status
-from foundry_dr.checkpoint_store import read_checkpoint
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan
-from foundry_dr.pointer_store import read_pointer_detail
+from foundry_dr.stores.checkpoint import read_checkpoint
+from foundry_dr.stores.pointer import read_pointer_detail
 
 
 def collect_status(plan: Plan, factory: ClientFactory | None = None, allow_stale: bool = True) -> dict[str, Any]:
@@ -18,8 +18,8 @@ def collect_status(plan: Plan, factory: ClientFactory | None = None, allow_stale
     ``allow_stale=False`` it is an error instead (PointerUnavailable)."""
     from azure.core.exceptions import AzureError
 
-    from foundry_dr.lock_store import read_lock
-    from foundry_dr.state_blobs import describe_failure
+    from foundry_dr.stores.lock import read_lock
+    from foundry_dr.stores.records import describe_failure
 
     factory = factory or ClientFactory(plan)
     reading = read_pointer_detail(factory, allow_stale=allow_stale)

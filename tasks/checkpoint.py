@@ -1,4 +1,4 @@
-"""Write and read replication checkpoints in the regions' storage (container ``foundry-dr``).
+"""The replication checkpoint's task: store it in both regions (foundry_dr/stores/checkpoint.py).
 
 The checkpoint goes to the destination side's default account first (it must survive the
 loss of the source region), then to the other side's when that answers.
@@ -6,45 +6,27 @@ loss of the source region), then to the other side's when that answers.
 
 from __future__ import annotations
 
-from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.storage.blob import ContentSettings
+from azure.core.exceptions import AzureError
 from prefect import get_run_logger, task
 
-from foundry_dr.checkpoint import CHECKPOINT_CONTAINER, Checkpoint
-from foundry_dr.checkpoint_store import checkpoint_account, read_checkpoint
+from foundry_dr.checkpoint import Checkpoint
 from foundry_dr.clients import ClientFactory
-from foundry_dr.sides import Side
+from foundry_dr.sides import Side, other
+from foundry_dr.stores.checkpoint import write_checkpoint_record
 from foundry_dr.tasks.retried import RETRIED
-
-__all__ = ["read_checkpoint", "write_checkpoint"]
-
-
-def _write(factory: ClientFactory, side: Side, checkpoint: Checkpoint) -> None:
-    container = factory.blob_service(checkpoint_account(factory, side)).get_container_client(CHECKPOINT_CONTAINER)
-    try:
-        container.create_container()
-    except ResourceExistsError:
-        pass
-    data = checkpoint.model_dump_json(indent=1).encode()
-    settings = ContentSettings(content_type="application/json")
-    container.upload_blob(checkpoint.blob_name(), data, overwrite=True, content_settings=settings)
-    # the "latest" pointers last: a reader never sees one whose history entry is missing
-    latest = (Checkpoint.latest_name(checkpoint.plan, checkpoint.direction), Checkpoint.latest_name(checkpoint.plan))
-    for name in latest:
-        container.upload_blob(name, data, overwrite=True, content_settings=settings)
 
 
 @task(**RETRIED)
 def write_checkpoint(factory: ClientFactory, checkpoint: Checkpoint, destination: Side) -> list[str]:
     """Store the checkpoint on the destination side (required) and the source side (best effort)."""
     logger = get_run_logger()
-    _write(factory, destination, checkpoint)
+    write_checkpoint_record(factory, destination, checkpoint)
     written = [destination]
-    other: Side = "primary" if destination == "secondary" else "secondary"
+    mirror = other(destination)
     try:
-        _write(factory, other, checkpoint)
-        written.append(other)
+        write_checkpoint_record(factory, mirror, checkpoint)
+        written.append(mirror)
     except AzureError as exc:
         logger.warning("checkpoint not mirrored to the %s side (%s); the %s copy is authoritative",
-                       other, type(exc).__name__, destination)
+                       mirror, type(exc).__name__, destination)
     return written

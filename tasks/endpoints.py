@@ -22,6 +22,7 @@ from foundry_dr.clients import ClientFactory
 from foundry_dr.deployment_plan import ML_API_VERSION, EndpointPlan, Item, required_references
 from foundry_dr.errors import EndpointFailed
 from foundry_dr.redact import redact_text
+from foundry_dr.resource_ids import workspace_id
 from foundry_dr.retry import retry_transient
 from foundry_dr.sides import Side
 from foundry_dr.tasks.retried import RETRIED
@@ -34,12 +35,6 @@ _DOC_KEYS = ("id", "name", "type", "location", "kind", "sku", "identity", "tags"
 
 
 
-
-
-def workspace_id(factory: ClientFactory, side: Side, workspace: str) -> str:
-    s = factory.plan.side(side)
-    return (f"/subscriptions/{s.subscription_id}/resourceGroups/{s.resource_group}/providers/"
-            f"Microsoft.MachineLearningServices/workspaces/{workspace}")  # fmt: skip
 
 
 def _doc(raw: Any) -> dict[str, Any]:
@@ -60,7 +55,7 @@ def read_workspace(factory: ClientFactory, side: Side, workspace: str) -> dict[s
 
     ``{"name", "id", "exists", "online": [{"doc", "deployments"}], "batch": [...], "schedules": [doc]}``.
     """
-    ws = workspace_id(factory, side, workspace)
+    ws = workspace_id(factory.plan, side, workspace)
     out: dict[str, Any] = {"name": workspace, "id": ws, "exists": True, "online": [], "batch": [], "schedules": []}
     if _get(factory, side, ws) is None:
         out["exists"] = False
@@ -182,3 +177,15 @@ def references_of(items: Iterable[Item]) -> list[str]:
 def read_endpoint(factory: ClientFactory, side: Side, resource_id: str) -> dict[str, Any] | None:
     """The ARM document of one resource on ``side`` (None if absent)."""
     return _get(factory, side, resource_id)
+
+
+@task(**RETRIED)
+def scoring_uris(factory: ClientFactory, side: Side) -> dict[str, str]:
+    """Endpoint name -> scoring URI of every online endpoint in ``side``'s projects: what the
+    pointer tells callers that use endpoint URLs directly."""
+    uris: dict[str, str] = {}
+    for project in factory.plan.side(side).projects:
+        for endpoint in factory.ml_client(side, project).online_endpoints.list():
+            if endpoint.scoring_uri:
+                uris[endpoint.name] = endpoint.scoring_uri
+    return uris

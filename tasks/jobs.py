@@ -75,7 +75,7 @@ def set_schedules(factory: ClientFactory, side: Side, enabled: bool, dry_run: bo
 
     Through the generic ARM resource API: azure-ai-ml's begin_enable/begin_disable rebuild the
     schedule from its entity and refuse schedules of command jobs outside a private preview."""
-    from foundry_dr.pointer import workspace_id
+    from foundry_dr.resource_ids import workspace_id
 
     s = factory.plan.side(side)
     resources = factory.resource_client(s.subscription_id)

@@ -11,13 +11,13 @@ from prefect.variables import Variable
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.pointer import ActivePointer, as_variable_value, pointer_variable_name
-from foundry_dr.pointer_store import write_pointer_records
 from foundry_dr.retry import retry_transient
 from foundry_dr.sides import Side
-from foundry_dr.state_blobs import describe_failure
+from foundry_dr.stores.pointer import write_pointer_records
+from foundry_dr.stores.records import describe_failure
 
 if TYPE_CHECKING:
-    from foundry_dr.lock_store import Lease
+    from foundry_dr.stores.lock import Lease
 
 
 @task(retries=4, retry_delay_seconds=[1, 2, 5, 10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)

@@ -10,8 +10,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from foundry_dr.clients import ClientFactory
-from foundry_dr.pointer import workspace_id
 from foundry_dr.redact import redact_text
+from foundry_dr.resource_ids import workspace_id
 from foundry_dr.sides import Side
 
 WORKSPACE_API = "2024-04-01"

@@ -34,6 +34,7 @@ from prefect.cache_policies import NO_CACHE
 from foundry_dr.asset_sync import ImageRef, parse_image
 from foundry_dr.errors import PermanentError
 from foundry_dr.redact import redact_text
+from foundry_dr.resource_ids import arm_id
 from foundry_dr.retry import is_transient, retry_transient, status_of
 from foundry_dr.sides import Direction, sides_of
 
@@ -143,10 +144,6 @@ def referenced_images(factory: ClientFactory, side: str) -> list[str]:
     return sorted(images)
 
 
-def _registry_id(sub: str, rg: str, name: str) -> str:
-    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}"
-
-
 def import_images(
     factory: ClientFactory, direction: Direction, dry_run: bool, images: Iterable[str] | None = None
 ) -> ImageReport:
@@ -160,7 +157,7 @@ def import_images(
     src_client = factory.registry_client(src.subscription_id)
     dst_client = factory.registry_client(dst.subscription_id)
     login = (src_client.registries.get(src.resource_group, src.registry).login_server or "").lower()
-    source_id = _registry_id(src.subscription_id, src.resource_group, src.registry)
+    source_id = arm_id(src.subscription_id, src.resource_group, "Microsoft.ContainerRegistry/registries", src.registry)
     refs: list[tuple[str, ImageRef]] = [(i, parse_image(i)) for i in (images or referenced_images(factory, src_side))]
     counts: dict[str, int] = {}
     for image, ref in refs:

@@ -17,7 +17,8 @@ from prefect import get_run_logger, task
 from foundry_dr.arm_template import API_VERSIONS, resource_ids
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan
-from foundry_dr.secondary import ML, SYSTEM_DATASTORES, arm_id
+from foundry_dr.resource_ids import ML, arm_id
+from foundry_dr.secondary import SYSTEM_DATASTORES
 from foundry_dr.sides import Side
 from foundry_dr.tasks.retried import RETRIED
 
@@ -310,10 +311,3 @@ def verify_secondary(factory: ClientFactory, template: dict, desired: dict) -> d
     missing = sorted({c["name"] for c in desired["connections"] if c["workspace"] == s.hub} - connections)
     return {"rows": rows, "problems": problems, "datastores": sorted(datastores), "connections": sorted(connections),
             "missing_connections": missing, "system_datastores": sorted(datastores & SYSTEM_DATASTORES)}
-
-
-def drift_now(factory: ClientFactory) -> list[dict[str, Any]]:
-    """Drift rows of the plan's two hubs as they are now (for ``status`` and drills; read-only)."""
-    from foundry_dr.drift import drift_rows
-
-    return drift_rows(factory.plan, read_inventory(factory, "primary"), read_inventory(factory, "secondary"))

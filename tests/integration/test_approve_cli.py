@@ -16,12 +16,12 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from foundry_dr.flows.common import approval_gate
 from prefect import flow
 from typer.testing import CliRunner
 
 from foundry_dr.cli import app
 from foundry_dr.errors import RunbookRejected
+from foundry_dr.flows.common import approval_gate
 from foundry_dr.plan import load_plan
 
 PLAN = Path(__file__).resolve().parents[2] / "deployments" / "plans" / "sandbox.yaml"

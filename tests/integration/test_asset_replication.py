@@ -18,17 +18,17 @@ import pytest
 from azure.ai.ml.constants import ListViewType
 from azure.ai.ml.entities import Model
 from azure.core.exceptions import ResourceExistsError
-from foundry_dr.tasks.assets import AssetReplicationReport, replicate_assets
-from foundry_dr.tasks.registry import ImageReport, replicate_images
-from foundry_dr.tasks.workspace_links import WorkspaceLinksReport, replicate_workspace_links
-from foundry_dr_sandbox.config import SandboxConfig
-from foundry_dr_sandbox.seed import seed
 from prefect import flow
 from prefect.testing.utilities import prefect_test_harness
 
 from foundry_dr.asset_sync import KIND_ORDER, rewrite_uri
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan, load_plan
+from foundry_dr.tasks.assets import AssetReplicationReport, replicate_assets
+from foundry_dr.tasks.registry import ImageReport, replicate_images
+from foundry_dr.tasks.workspace_links import WorkspaceLinksReport, replicate_workspace_links
+from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.seed import seed
 
 PLAN_PATH = Path(__file__).resolve().parents[2] / "deployments" / "plans" / "sandbox.yaml"
 ARM_API = "2024-04-01"

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings, StandardBlobTier
-from foundry_dr.tasks.storage import BlobReplicationFailed, BlobReplicationReport, replicate_blobs
 from prefect import flow
 from prefect.testing.utilities import prefect_test_harness
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan, load_plan
+from foundry_dr.tasks.storage import BlobReplicationFailed, BlobReplicationReport, replicate_blobs
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UID = uuid.uuid4().hex[:6]

@@ -18,8 +18,8 @@ from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import PointerUnavailable
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import build_pointer
-from foundry_dr.pointer_store import pointer_path, read_pointer, read_pointer_detail
-from foundry_dr.state_blobs import write_record
+from foundry_dr.stores.pointer import pointer_path, read_pointer, read_pointer_detail
+from foundry_dr.stores.records import write_record
 
 pytestmark = pytest.mark.usefixtures("provisioned")
 

@@ -17,7 +17,8 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from foundry_dr.trigger import SECRET_HEADER, AlertStore, TriggerConfigError, create_app, secret_from_env
+from foundry_dr.errors import TriggerConfigError
+from foundry_dr.trigger import SECRET_HEADER, AlertStore, create_app, secret_from_env
 
 SECRET = "s3cret-for-tests-only-0123456789"
 PLAN = "deployments/plans/sandbox.yaml"

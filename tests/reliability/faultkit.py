@@ -29,11 +29,11 @@ from typing import Any
 
 import httpx
 import pytest
-from foundry_dr_sandbox import lifecycle
-from foundry_dr_sandbox.config import SandboxConfig
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import load_plan
+from foundry_dr_sandbox import lifecycle
+from foundry_dr_sandbox.config import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN_PATH = ROOT / "deployments" / "plans" / "sandbox.yaml"

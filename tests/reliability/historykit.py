@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.storage.blob import BlobServiceClient
-from foundry_dr.tasks.blob_copier import ShardFailed, ShardJob, ShardResult, run_shard
 
-from foundry_dr.blob_sync import STATE_CONTAINER, Shard, failback_thresholds
+from foundry_dr.blob_sync import Shard, failback_thresholds
 from foundry_dr.checkpoint import recovery_point_of
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan
+from foundry_dr.state_layout import STATE_CONTAINER
+from foundry_dr.tasks.blob_copier import ShardFailed, ShardJob, ShardResult, run_shard
 
 ACCOUNTS = {"primary": "stfdreastus", "secondary": "stfdrwestus"}
 MARGIN = 1.0  # the sandbox plan's failback.clock_margin_seconds: one clock on one machine

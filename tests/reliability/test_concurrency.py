@@ -13,15 +13,14 @@ from typing import Any
 
 import pytest
 from faultkit import in_thread, pointed_at
-from foundry_dr.flows.common import LockHeld
+
+from foundry_dr.clients import ClientFactory
+from foundry_dr.errors import LockHeld, RunbookRejected
 from foundry_dr.flows.cut_over import cut_over
 from foundry_dr.flows.dr_drill import dr_drill
 from foundry_dr.flows.fail_back import fail_back
-
-from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import RunbookRejected
 from foundry_dr.plan import Plan
-from foundry_dr.pointer_store import read_pointer
+from foundry_dr.stores.pointer import read_pointer
 
 pytestmark = pytest.mark.usefixtures("prefect")
 
@@ -63,7 +62,7 @@ class HolderWatch:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        from foundry_dr.lock_store import read_lock
+        from foundry_dr.stores.lock import read_lock
 
         while not self._stop.is_set():
             record = read_lock(self.factory)

@@ -33,15 +33,15 @@ from faultkit import (
     requests_since,
     when,
 )
-from foundry_dr.flows.cut_over import cut_over
-from foundry_dr.flows.recreate_deployments import recreate_deployments
-from foundry_dr.flows.replicate_artifacts import replicate_artifacts
-from foundry_dr_sandbox import lifecycle
-from foundry_dr_sandbox.config import SandboxConfig
 from verify import verify_regions
 
 from foundry_dr.clients import ClientFactory
+from foundry_dr.flows.cut_over import cut_over
+from foundry_dr.flows.recreate_deployments import recreate_deployments
+from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
+from foundry_dr_sandbox import lifecycle
+from foundry_dr_sandbox.config import SandboxConfig
 
 pytestmark = pytest.mark.usefixtures("prefect")
 slow = pytest.mark.slow

@@ -17,15 +17,15 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import foundry_dr.tasks.blob_copier as copier
 import pytest
 from azure.ai.ml.entities import AzureDataLakeGen2Datastore
-from foundry_dr.tasks.storage import datastore_location
 from historykit import World
 
+import foundry_dr.tasks.blob_copier as copier
 from foundry_dr.checkpoint import Checkpoint, rpo_status
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import build_pointer, source_serving
+from foundry_dr.tasks.storage import datastore_location
 
 HISTORIES = int(os.environ.get("FOUNDRY_DR_HISTORIES", "6"))
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from faultkit import PLAN_PATH, add_endpoint, cli, env_copy, pointed_at, requests_since
 
-from foundry_dr.checkpoint import CHECKPOINT_CONTAINER
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan
 from foundry_dr.secrets_scan import find_secrets
+from foundry_dr.state_layout import STATE_CONTAINER
 
 pytestmark = pytest.mark.usefixtures("prefect")
 DEBUG = {"PREFECT_LOGGING_LEVEL": "DEBUG", "PREFECT_LOGGING_EXTRA_LOGGERS": "azure,foundry_dr,flows,tasks"}
@@ -113,7 +113,7 @@ def checkpoint_texts(factory: ClientFactory, plan: Plan) -> dict[str, str]:
     """Every blob of the checkpoint container, on both sides (what the runbooks write to storage)."""
     out = {}
     for side in ("primary", "secondary"):
-        cc = factory.blob_service(plan.side(side).storage_account).get_container_client(CHECKPOINT_CONTAINER)  # type: ignore[arg-type]
+        cc = factory.blob_service(plan.side(side).storage_account).get_container_client(STATE_CONTAINER)  # type: ignore[arg-type]
         if not cc.exists():
             continue
         for b in cc.list_blobs():

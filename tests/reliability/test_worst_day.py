@@ -26,9 +26,9 @@ from faultkit import CLI, PLAN_PATH, ROOT, control_of, pointed_at
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.exit_codes import ExitCode
-from foundry_dr.lock_store import read_lock
 from foundry_dr.plan import load_plan
-from foundry_dr.pointer_store import read_pointer
+from foundry_dr.stores.lock import read_lock
+from foundry_dr.stores.pointer import read_pointer
 
 LEASE_SECONDS = 8  # the plan's locks.lease_seconds for this test: a crashed holder costs seconds
 OVERRIDES = ["--set", f"locks.lease_seconds={LEASE_SECONDS}"]

@@ -252,8 +252,8 @@ def check_deployments(factory: ClientFactory, plan: Plan, result: Verification) 
 def read_pointer_document(factory: ClientFactory, plan: Plan) -> dict | None:
     """The pointer record as stored in the secondary's storage, the authority (None when no
     decision was ever made)."""
-    from foundry_dr.pointer_store import pointer_path
-    from foundry_dr.state_blobs import read_record
+    from foundry_dr.stores.pointer import pointer_path
+    from foundry_dr.stores.records import read_record
 
     data, _ = read_record(factory.blob_service(plan.secondary.storage_account), pointer_path(plan.name))
     return data

@@ -10,7 +10,8 @@ from provision_fixtures import aad_connection, primary
 
 from foundry_dr.arm_template import CONTENT_VERSION, NEEDS_LOCATION, SCHEMA, expressions, render, template_problems
 from foundry_dr.plan import Plan, load_plan, validate_plan
-from foundry_dr.secondary import arm_id, map_to_secondary
+from foundry_dr.resource_ids import arm_id
+from foundry_dr.secondary import map_to_secondary
 
 
 @pytest.fixture

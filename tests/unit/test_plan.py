@@ -398,7 +398,7 @@ def test_json_schema_rejects_bad_plans(sandbox_plan_data: dict[str, Any], path: 
 
 def test_json_schema_carries_descriptions() -> None:
     schema = plan_json_schema()
-    side = schema["$defs"]["Side"]
+    side = schema["$defs"]["Site"]
     assert side["additionalProperties"] is False
     assert "default storage account" in side["properties"]["storage_account"]["description"]
     assert "cut-over" in schema["$defs"]["Approvals"]["properties"]

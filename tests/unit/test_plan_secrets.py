@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from foundry_dr.secrets_scan import find_secrets, redact, scan_tree
+from foundry_dr.redact import redact_text
+from foundry_dr.secrets_scan import find_secrets, scan_tree
 
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL21hbmFnZW1lbnQuYXp1cmUuY29tIn0.c2lnbmF0dXJl"
@@ -55,8 +56,9 @@ def test_ordinary_text_is_not_a_secret(text: str) -> None:
 
 def test_redact_masks_the_values() -> None:
     text = f"copy failed: AccountKey={ACCOUNT_KEY} token {JWT}"
-    clean = redact(text)
+    clean = redact_text(text)
     assert ACCOUNT_KEY not in clean and JWT not in clean and "copy failed" in clean
+    assert "REDACTED" in clean and "***" not in clean  # one redactor, one mask
 
 
 def test_scan_tree_reports_paths_and_keys() -> None:

@@ -14,18 +14,17 @@ from typing import Any
 
 import httpx
 import pytest
-from foundry_dr.flows.common import LockHeld
-from foundry_dr.flows.cut_over import cut_over
-from foundry_dr.flows.fail_back import FailBackRefused, fail_back
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateName
 from prefect.flow_runs import resume_flow_run
 
-from foundry_dr.blob_sync import CONFLICTS_PREFIX, STATE_CONTAINER
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import RunbookRejected
+from foundry_dr.errors import FailBackRefused, LockHeld, RunbookRejected
+from foundry_dr.flows.cut_over import cut_over
+from foundry_dr.flows.fail_back import fail_back
 from foundry_dr.plan import Plan
-from foundry_dr.pointer_store import read_pointer
+from foundry_dr.state_layout import CONFLICTS_PREFIX, STATE_CONTAINER
+from foundry_dr.stores.pointer import read_pointer
 
 pytestmark = pytest.mark.usefixtures("prefect")
 
@@ -226,7 +225,7 @@ def test_planned_cut_over_syncs_everything_before_the_pointer_flips(standby_read
     item (content MD5 of every blob, every asset version) before the pointer moves."""
     import hashlib
 
-    from foundry_dr.checkpoint_store import read_checkpoint
+    from foundry_dr.stores.checkpoint import read_checkpoint
 
     factory = ClientFactory(plan)
     assert read_pointer(factory)[0].active == "primary"

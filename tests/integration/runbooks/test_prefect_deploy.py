@@ -24,7 +24,7 @@ import pytest
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import load_plan
-from foundry_dr.pointer_store import read_pointer
+from foundry_dr.stores.pointer import read_pointer
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent

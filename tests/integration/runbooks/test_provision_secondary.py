@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from foundry_dr.flows.provision_secondary import SoftDeletedBlocking, provision_secondary
 from typer.testing import CliRunner
 
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import RunbookRejected
+from foundry_dr.errors import QuotaExceeded, RunbookRejected, SoftDeletedBlocking
+from foundry_dr.flows.provision_secondary import provision_secondary
 from foundry_dr.plan import Plan, apply_overrides
-from foundry_dr.quota import QuotaExceeded
 
 pytestmark = pytest.mark.usefixtures("prefect")
 

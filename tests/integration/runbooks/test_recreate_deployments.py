@@ -7,13 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from foundry_dr.flows.recreate_deployments import recreate_deployments
-from foundry_dr.tasks.endpoints import PrerequisitesMissing, read_workspace, workspace_id
-from foundry_dr_sandbox.seed import PLAN_PATH
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.deployment_plan import required_references
+from foundry_dr.errors import PrerequisitesMissing
+from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.plan import Plan, load_plan
+from foundry_dr.resource_ids import workspace_id
+from foundry_dr.tasks.endpoints import read_workspace
+from foundry_dr_sandbox.seed import PLAN_PATH
 
 pytestmark = pytest.mark.usefixtures("prefect")
 ARM_API = "2024-04-01"
@@ -70,11 +72,11 @@ def secondary_ready(seeded) -> Plan:
     rc = factory.resource_client(s.subscription_id)
     if not rc.resource_groups.check_existence(s.resource_group):
         rc.resource_groups.create_or_update(s.resource_group, {"location": s.location})
-    hub_id = workspace_id(factory, "secondary", s.hub)
+    hub_id = workspace_id(factory.plan, "secondary", s.hub)
     _ensure(rc, hub_id, {"location": s.location, "kind": "Hub", "sku": {"name": "Basic", "tier": "Basic"},
                          "identity": {"type": "SystemAssigned"}, "properties": {"friendlyName": s.hub}})  # fmt: skip
     for src_project, project in zip(plan.primary.projects, s.projects, strict=True):
-        ws = workspace_id(factory, "secondary", project)
+        ws = workspace_id(factory.plan, "secondary", project)
         _ensure(rc, ws, {"location": s.location, "kind": "Project", "sku": {"name": "Basic", "tier": "Basic"},
                          "identity": {"type": "SystemAssigned"},
                          "properties": {"friendlyName": project, "hubResourceId": hub_id}})  # fmt: skip
@@ -112,7 +114,7 @@ def unreplicated_deployment(seeded, plan: Plan) -> Iterator[str]:
     """A temporary primary deployment whose model version exists only in the primary."""
     factory = ClientFactory(plan)
     rc = factory.resource_client(plan.primary.subscription_id)
-    ws = workspace_id(factory, "primary", "proj-chat")
+    ws = workspace_id(factory.plan, "primary", "proj-chat")
     model_id = f"{ws}/models/churn-classifier/versions/900"
     dep_id = f"{ws}/onlineEndpoints/churn-ep/deployments/canary-unreplicated"
     rc.resources.begin_create_or_update_by_id(model_id, {"properties": {
@@ -161,7 +163,7 @@ def test_recreate_standby_production_scale_only_and_rerun(secondary_ready, sandb
     for src_p, dst_p in zip(plan.primary.projects, plan.secondary.projects, strict=True):
         primary = read_workspace(factory, "primary", src_p)
         target = secondary[dst_p]
-        target_ws = workspace_id(factory, "secondary", dst_p).lower()
+        target_ws = workspace_id(factory.plan, "secondary", dst_p).lower()
         mine = {e["doc"]["name"]: e for e in target["online"]}
         for entry in primary["online"]:
             got = mine[entry["doc"]["name"]]
@@ -211,9 +213,9 @@ def test_production_scale_up_checks_online_quota_before_any_write(secondary_read
     the sandbox itself refuses such a deployment as Azure does (400, "Not enough quota")."""
     from azure.ai.ml.entities import ManagedOnlineDeployment
     from azure.core.exceptions import HttpResponseError
-    from foundry_dr.tasks.quota import read_quota
 
-    from foundry_dr.quota import QuotaExceeded
+    from foundry_dr.errors import QuotaExceeded
+    from foundry_dr.tasks.quota import read_quota
 
     factory = ClientFactory(plan)
     location = plan.secondary.location

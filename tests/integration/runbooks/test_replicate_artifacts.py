@@ -6,11 +6,12 @@ import hashlib
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 
-from foundry_dr.checkpoint import CHECKPOINT_CONTAINER, Checkpoint
+from foundry_dr.checkpoint import Checkpoint
 from foundry_dr.clients import ClientFactory
+from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
+from foundry_dr.state_layout import STATE_CONTAINER
 
 pytestmark = pytest.mark.usefixtures("prefect")
 
@@ -85,7 +86,7 @@ def test_full_run_then_no_change_then_incremental(provisioned, plan: Plan) -> No
     # the checkpoint is in the secondary region and says when the recovery point is
     raw = (
         factory.blob_service(plan.secondary.storage_account)
-        .get_blob_client(CHECKPOINT_CONTAINER, Checkpoint.latest_name(plan.name))
+        .get_blob_client(STATE_CONTAINER, Checkpoint.latest_name(plan.name))
         .download_blob()
         .readall()
     )

@@ -17,15 +17,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from foundry_dr.flows.replicate_artifacts import ReplicationRefused, replicate_artifacts
-from foundry_dr.tasks.replication_schedule import set_replication_schedules
 
 from foundry_dr.clients import ClientFactory
+from foundry_dr.errors import ReplicationRefused
 from foundry_dr.exit_codes import ExitCode
+from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import build_pointer
-from foundry_dr.pointer_store import AUTHORITY, pointer_path
-from foundry_dr.state_blobs import write_record
+from foundry_dr.stores.pointer import AUTHORITY, pointer_path
+from foundry_dr.stores.records import write_record
+from foundry_dr.tasks.replication_schedule import set_replication_schedules
 
 pytestmark = pytest.mark.usefixtures("provisioned", "prefect")
 ROOT = Path(__file__).resolve().parents[3]

@@ -25,7 +25,7 @@ from azure.core.exceptions import AzureError
 
 from foundry_dr.errors import LockLost, PointerUnavailable, RecordChanged
 from foundry_dr.pointer import ActivePointer, default_pointer, newest
-from foundry_dr.state_blobs import describe_failure, read_record, write_record
+from foundry_dr.stores.records import describe_failure, read_record, write_record
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory

@@ -20,14 +20,14 @@ from azure.core.exceptions import AzureError
 
 from foundry_dr.errors import LockHeld, LockLost, RecordChanged
 from foundry_dr.lock import LockRecord, released, renewed, taken
-from foundry_dr.state_blobs import read_record, write_record
+from foundry_dr.stores.records import read_record, write_record
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
     from foundry_dr.clients import ClientFactory
 
-log = logging.getLogger("foundry_dr.lock_store")
+log = logging.getLogger("foundry_dr.stores.lock")
 POLL_SECONDS = 1.0
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from foundry_dr.drill import DrillRecord
 from foundry_dr.errors import RecordChanged
-from foundry_dr.state_blobs import read_record, write_record
+from foundry_dr.stores.records import read_record, write_record
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory
