@@ -28,18 +28,22 @@ $(NODE_STAMP): package.json package-lock.json
 drill: setup
 	bash scripts/drill.sh $(PLAN)
 
-# The test suite CI runs: lint, then unit + integration tests (sandbox started by the tests).
+# The test suite CI runs: lint, the layer contracts (import-linter), then unit + integration tests
+# (sandbox started by the tests).
 test: setup
 	$(BIN)/ruff check .
+	BIN=$(BIN) bash scripts/lint_imports.sh
 	$(BIN)/pytest -m "not slow" -q
 
 # Everything, including the slow fault matrix.
 test-all: setup
 	$(BIN)/ruff check .
+	BIN=$(BIN) bash scripts/lint_imports.sh
 	$(BIN)/pytest -q
 
 lint: setup
 	$(BIN)/ruff check .
+	BIN=$(BIN) bash scripts/lint_imports.sh
 
 clean:
 	-$(BIN)/foundry-dr sandbox down --purge 2>/dev/null

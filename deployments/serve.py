@@ -9,7 +9,7 @@ work-pool and pull-step settings, which ``serve`` does not use, are ignored.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import sys
 from datetime import timedelta
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from foundry_dr.runbooks import RUNBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = ROOT / "prefect.yaml"
@@ -29,15 +31,13 @@ def load_deployment_specs(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
 
 
 def load_flow(entrypoint: str) -> Any:
-    """Import ``path/to/file.py:function`` relative to the checkout, as ``prefect deploy`` does."""
-    file_part, function = entrypoint.split(":")
-    module_name = file_part.removesuffix(".py").replace("/", ".")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    if importlib.util.find_spec(module_name) is None:
-        raise ModuleNotFoundError(f"{entrypoint}: no module {module_name} under {ROOT}")
-    module = importlib.import_module(module_name)
-    return getattr(module, function)
+    """The flow that prefect.yaml's ``path/to/file.py:function`` names, imported as installed
+    (``foundry_dr.flows.<module>``): the runbook registry pairs the two spellings."""
+    by_entrypoint = {runbook.entrypoint: runbook for runbook in RUNBOOKS}
+    if entrypoint not in by_entrypoint:
+        raise ValueError(f"{entrypoint}: not a runbook's entrypoint (foundry_dr/runbooks.py lists them)")
+    module_name, function = by_entrypoint[entrypoint].import_path.split(":")
+    return getattr(importlib.import_module(module_name), function)
 
 
 def schedules_of(spec: dict[str, Any]) -> list[Any]:

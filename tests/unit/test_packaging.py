@@ -57,5 +57,20 @@ def test_every_sandbox_package_is_listed() -> None:
     on_disk = {
         ".".join(("foundry_dr_sandbox", *init.parent.relative_to(ROOT / "sandbox").parts))
         for init in (ROOT / "sandbox").rglob("__init__.py")
+        if "build" not in init.relative_to(ROOT / "sandbox").parts
+    }
+    assert on_disk == listed
+
+
+def test_every_product_package_is_listed() -> None:
+    """foundry_dr's package list is explicit too (three folders are mapped into it)."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {"foundry_dr": ROOT / "foundry_dr", "foundry_dr.flows": ROOT / "flows",
+               "foundry_dr.tasks": ROOT / "tasks", "foundry_dr.deployments": ROOT / "deployments"}
+    on_disk = {
+        ".".join((name, *init.parent.relative_to(folder).parts))
+        for name, folder in folders.items()
+        for init in folder.rglob("__init__.py")
+        if "build" not in init.parts
     }
     assert on_disk == listed

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 from prefect.states import Cancelled, Completed, Crashed, Failed
 
-from foundry_dr.deployments.serve import build_deployments, load_deployment_specs, schedules_of
+from foundry_dr import runbooks
+from foundry_dr.deployments.serve import build_deployments, load_deployment_specs, load_flow, schedules_of
 from foundry_dr.errors import BadAlert, RemoteError
 from foundry_dr.exit_codes import ExitCode
 from foundry_dr.remote import exit_code_for, parse_run_id
 from foundry_dr.trigger import parse_alert
-
-RUNBOOKS = {"provision-secondary", "replicate-artifacts", "recreate-deployments", "cut-over", "fail-back", "dr-drill"}
 
 
 @pytest.mark.parametrize(
@@ -41,11 +40,14 @@ def test_parse_run_id() -> None:
 
 
 def test_prefect_yaml_declares_every_runbook() -> None:
+    """prefect.yaml is checked against the registry: one deployment per runbook, named after it,
+    whose entrypoint is the runbook's flow, and whose flow carries the runbook's name."""
     specs = {s["name"]: s for s in load_deployment_specs()}
-    assert set(specs) == RUNBOOKS
+    assert list(specs) == list(runbooks.NAMES)
     for name, spec in specs.items():
-        module = name.replace("-", "_")
-        assert spec["entrypoint"] == f"flows/{module}.py:{module}"
+        runbook = runbooks.get(name)
+        assert spec["entrypoint"] == runbook.entrypoint
+        assert load_flow(spec["entrypoint"]).name == name
         assert spec["enforce_parameter_schema"] is True and spec["concurrency_limit"] == 1
         assert spec["parameters"]["plan"] == "deployments/plans/sandbox.yaml"
         assert spec["work_pool"]["name"] == "foundry-dr"
@@ -57,7 +59,7 @@ def test_prefect_yaml_declares_every_runbook() -> None:
 
 def test_serve_builds_the_same_deployments() -> None:
     deployments = {d.name: d for d in build_deployments()}
-    assert set(deployments) == RUNBOOKS
+    assert list(deployments) == list(runbooks.NAMES)
     assert deployments["cut-over"].parameters["approve"] is False
     assert len(deployments["replicate-artifacts"].schedules) == 1
     assert deployments["cut-over"].enforce_parameter_schema

@@ -22,6 +22,7 @@ from uuid import UUID
 import httpx
 import pytest
 
+from foundry_dr import runbooks
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import load_plan
 from foundry_dr.stores.pointer import read_pointer
@@ -29,8 +30,7 @@ from foundry_dr.stores.pointer import read_pointer
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 PLAN = "deployments/plans/sandbox.yaml"
-RUNBOOKS = ["provision-secondary", "replicate-artifacts", "recreate-deployments", "cut-over", "fail-back",
-            "dr-drill"]  # fmt: skip
+RUNBOOKS = list(runbooks.NAMES)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
