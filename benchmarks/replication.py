@@ -212,11 +212,11 @@ def sdk_loop(env: dict, container: str, concurrency: int) -> tuple[float, float]
 # ---- memory ----------------------------------------------------------------------------------
 def memory_child(env_file: str, container: str) -> None:
     """Run one dry-run shard over ``container`` (list both sides + diff, no copy); print peaks."""
-    from foundry_dr.tasks.blob_copier import ShardJob, run_shard
-
     from foundry_dr.blob_sync import Shard
     from foundry_dr.clients import ClientFactory
     from foundry_dr.plan import load_plan
+    from foundry_dr.replication.engine import run_shard
+    from foundry_dr.replication.job import ShardJob
 
     env = json.loads(Path(env_file).read_text())
     plan = load_plan(REPO / "deployments" / "plans" / "sandbox.yaml")

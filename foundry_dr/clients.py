@@ -266,7 +266,10 @@ class ClientFactory:
 
     def blob_service(self, account: str, max_connections: int = 64) -> BlobServiceClient:
         """Blob client of an account. Azure: Entra ID (needs Storage Blob Data roles). Sandbox:
-        Azurite accepts no Entra tokens, so its generated account key is used (never logged)."""
+        Azurite accepts no Entra tokens, so its generated account key is used (never logged).
+
+        Cached per (account, ``max_connections``): the connection pool is fixed when the client is
+        built, so a caller asking for a wider pool (a shard's copy threads) gets a client that has it."""
 
         def build() -> BlobServiceClient:
             account_url = self.blob_account_url(account)  # refuses unknown sandbox accounts first
@@ -289,7 +292,7 @@ class ClientFactory:
                 **kwargs,
             )
 
-        return self._cached(("blob", account), build)
+        return self._cached(("blob", account, max_connections), build)
 
     def secret_client(self, vault_name: str) -> SecretClient:
         def build() -> SecretClient:

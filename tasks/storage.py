@@ -16,31 +16,19 @@ import itertools
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError
-from foundry_dr.tasks.blob_copier import (
-    CHECKPOINT_CONTAINER,
-    PAGE_SIZE,
-    ShardFailed,
-    ShardJob,
-    ShardResult,
-    Transfer,
-    Verify,
-    checkpoint_path,
-    checkpointed_blob_count,
-    run_shard,
-)
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from foundry_dr.blob_sync import (
-    Direction,
     Shard,
     ShardCounts,
     account_pairs,
@@ -49,7 +37,13 @@ from foundry_dr.blob_sync import (
     shard_prefixes,
 )
 from foundry_dr.redact import redact_text
+from foundry_dr.replication.engine import run_shard
+from foundry_dr.replication.job import ShardFailed, ShardJob, ShardResult, Transfer, Verify
+from foundry_dr.replication.listing import PAGE_SIZE
+from foundry_dr.replication.shard_state import checkpoint_path, checkpointed_blob_count
 from foundry_dr.retry import PermanentError, retry_transient
+from foundry_dr.sides import Direction
+from foundry_dr.state_layout import STATE_CONTAINER
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory
@@ -61,7 +55,13 @@ SHARD_RETRY_DELAYS = [2, 10, 30]
 
 
 # ---- client factory across task runners ---------------------------------------------------
-_FACTORIES: dict[str, ClientFactory] = {}
+# A run's tasks find the flow's factory by token. Neither map grows with the runs a long-lived
+# process (serve.py, a Dask worker) carries out: a flow's own factory is registered only while its
+# replicate_blobs call runs (``shared_factory`` removes it in a ``finally``); a factory rebuilt in
+# another process is kept in a small LRU, so the shards of one run share it and old runs fall out.
+MAX_REBUILT_FACTORIES = 8
+_FACTORIES: dict[str, ClientFactory] = {}  # registered by a flow of this process, while it runs
+_REBUILT: OrderedDict[str, ClientFactory] = OrderedDict()  # built here from a ref, least recent first
 _FACTORIES_LOCK = threading.Lock()
 
 
@@ -84,17 +84,43 @@ class FactoryRef:
 
         with _FACTORIES_LOCK:
             factory = _FACTORIES.get(self.token)
+            if factory is not None:
+                return factory
+            factory = _REBUILT.get(self.token)
             if factory is None:
                 factory = ClientFactory(self.plan, sandbox_env=self.sandbox_env)
-                _FACTORIES[self.token] = factory
+                _REBUILT[self.token] = factory
+                while len(_REBUILT) > MAX_REBUILT_FACTORIES:
+                    # not closed: a task still running may hold it; its pools go with the last reference
+                    _REBUILT.popitem(last=False)
+            else:
+                _REBUILT.move_to_end(self.token)
             return factory
 
 
 def factory_ref(factory: ClientFactory) -> FactoryRef:
+    """Register ``factory`` for the tasks of this process; :func:`release` it when they are done."""
     token = uuid.uuid4().hex
     with _FACTORIES_LOCK:
         _FACTORIES[token] = factory
     return FactoryRef(token, factory.plan, factory.sandbox_env if factory.is_sandbox else None)
+
+
+def release(ref: FactoryRef) -> None:
+    """Forget the factory behind ``ref`` (it stays usable by whoever holds it)."""
+    with _FACTORIES_LOCK:
+        _FACTORIES.pop(ref.token, None)
+        _REBUILT.pop(ref.token, None)
+
+
+@contextlib.contextmanager
+def shared_factory(factory: ClientFactory) -> Iterator[FactoryRef]:
+    """A ref on ``factory`` for the tasks submitted inside the block, released when it ends."""
+    ref = factory_ref(factory)
+    try:
+        yield ref
+    finally:
+        release(ref)
 
 
 # ---- what to replicate ---------------------------------------------------------------------
@@ -227,7 +253,7 @@ def list_shards(
         # the whole-container checkpoint (and its blob count, the shortcut above) is now stale
         with contextlib.suppress(AzureError):
             path = checkpoint_path(pair.source_account, pair.container, Shard())
-            factory.blob_service(pair.dest_account).get_blob_client(CHECKPOINT_CONTAINER, path).delete_blob()
+            factory.blob_service(pair.dest_account).get_blob_client(STATE_CONTAINER, path).delete_blob()
     return shards
 
 
@@ -347,50 +373,51 @@ def replicate_blobs(
     """
     started = time.monotonic()
     rep = plan.replication
-    ref = factory_ref(factory)
     report = BlobReplicationReport(direction, dry_run, verify)
     logger = get_run_logger()
     secrets = _secrets(factory)
     plain = {str(k): sorted(v) for k, v in datastores.items()} if datastores is not None else None
-    pairs = list_container_pairs(ref, direction, plain)
-    report.containers = [str(p) for p in pairs]
-    shard_task = replicate_shard if shard_retries is None else replicate_shard.with_options(retries=shard_retries)
+    with shared_factory(factory) as ref:  # released once every shard has finished
+        pairs = list_container_pairs(ref, direction, plain)
+        report.containers = [str(p) for p in pairs]
+        shard_task = replicate_shard if shard_retries is None else replicate_shard.with_options(retries=shard_retries)
 
-    progress = create_progress_artifact(
-        progress=0.0, key=progress_key, description=f"Blob replication {direction}: shards finished"
-    )
-    plan_futures = [list_shards.submit(ref, p, rep.mirror_deletes, shard_size, dry_run) for p in pairs]
-    futures = []
-    for pair, fut in zip(pairs, plan_futures, strict=True):
-        try:
-            shards = fut.result()
-        except Exception as exc:  # noqa: BLE001 - reported, other containers go on
-            report.failures.append(redact_text(f"{pair}: cannot list shards: {exc}", secrets))
-            continue
-        for shard in shards:
-            job = ShardJob(
-                pair.source_account, pair.dest_account, pair.container, shard, dry_run=dry_run,
-                dest_container=pair.dest_container,
-                verify=verify, mirror_deletes=rep.mirror_deletes, transfer=_transfer(rep.transfer),
-                concurrency=rep.concurrency, excludes=tuple(p for p in rep.exclude if "/" in p),
-                since=since, source_since=source_since,
-                clock_margin_seconds=plan.failback.clock_margin_seconds, conflict_policy=plan.failback.conflict_policy,
-                dest_side="primary" if direction == "to-primary" else "secondary",
-            )  # fmt: skip
-            futures.append(shard_task.submit(ref, job))
-    for done, fut in enumerate(as_completed(futures), start=1):
-        try:
-            result = fut.result()
-        except ShardFailed as exc:
-            result = exc.result
-            report.failures.append(redact_text(str(exc), secrets))
-        except Exception as exc:  # noqa: BLE001 - reported
-            result = None
-            report.failures.append(redact_text(f"{type(exc).__name__}: {exc}", secrets))
-        if result is not None:
-            report.shards.append(result)
-            report.totals.add(result.counts)
-        update_progress_artifact(progress, 100.0 * done / max(1, len(futures)))
+        progress = create_progress_artifact(
+            progress=0.0, key=progress_key, description=f"Blob replication {direction}: shards finished"
+        )
+        plan_futures = [list_shards.submit(ref, p, rep.mirror_deletes, shard_size, dry_run) for p in pairs]
+        futures = []
+        for pair, fut in zip(pairs, plan_futures, strict=True):
+            try:
+                shards = fut.result()
+            except Exception as exc:  # noqa: BLE001 - reported, other containers go on
+                report.failures.append(redact_text(f"{pair}: cannot list shards: {exc}", secrets))
+                continue
+            for shard in shards:
+                job = ShardJob(
+                    pair.source_account, pair.dest_account, pair.container, shard, dry_run=dry_run,
+                    dest_container=pair.dest_container,
+                    verify=verify, mirror_deletes=rep.mirror_deletes, transfer=_transfer(rep.transfer),
+                    concurrency=rep.concurrency, excludes=tuple(p for p in rep.exclude if "/" in p),
+                    since=since, source_since=source_since,
+                    clock_margin_seconds=plan.failback.clock_margin_seconds,
+                    conflict_policy=plan.failback.conflict_policy,
+                    dest_side="primary" if direction == "to-primary" else "secondary",
+                )  # fmt: skip
+                futures.append(shard_task.submit(ref, job))
+        for done, fut in enumerate(as_completed(futures), start=1):
+            try:
+                result = fut.result()
+            except ShardFailed as exc:
+                result = exc.result
+                report.failures.append(redact_text(str(exc), secrets))
+            except Exception as exc:  # noqa: BLE001 - a shard task's error of any kind: reported, the others go on
+                result = None
+                report.failures.append(redact_text(f"{type(exc).__name__}: {exc}", secrets))
+            if result is not None:
+                report.shards.append(result)
+                report.totals.add(result.counts)
+            update_progress_artifact(progress, 100.0 * done / max(1, len(futures)))
     if not futures:
         update_progress_artifact(progress, 100.0)
     report.shards.sort(key=lambda s: (s.source_account, s.container, s.shard))

@@ -16,8 +16,9 @@ from foundry_dr.blob_sync import Shard, failback_thresholds
 from foundry_dr.checkpoint import recovery_point_of
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan
+from foundry_dr.replication.engine import run_shard
+from foundry_dr.replication.job import ShardFailed, ShardJob, ShardResult
 from foundry_dr.state_layout import STATE_CONTAINER
-from foundry_dr.tasks.blob_copier import ShardFailed, ShardJob, ShardResult, run_shard
 
 ACCOUNTS = {"primary": "stfdreastus", "secondary": "stfdrwestus"}
 MARGIN = 1.0  # the sandbox plan's failback.clock_margin_seconds: one clock on one machine

@@ -21,10 +21,11 @@ import pytest
 from azure.ai.ml.entities import AzureDataLakeGen2Datastore
 from historykit import World
 
-import foundry_dr.tasks.blob_copier as copier
+import foundry_dr.replication.listing as listing
 from foundry_dr.checkpoint import Checkpoint, rpo_status
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import build_pointer, source_serving
+from foundry_dr.replication.job import ShardFailed
 from foundry_dr.tasks.storage import datastore_location
 
 HISTORIES = int(os.environ.get("FOUNDRY_DR_HISTORIES", "6"))
@@ -39,16 +40,16 @@ def world(sandbox_env: dict, plan: Plan) -> Iterator[World]:
 
 def after_listing(monkeypatch: pytest.MonkeyPatch, side_account: str, action) -> None:  # noqa: ANN001
     """Run ``action`` once, right after the listing of ``side_account`` has been read in full."""
-    real = copier.list_entries
+    real = listing.list_entries
     fired = []
 
-    def listing(cc, *a, **kw):  # noqa: ANN001, ANN202
+    def listed(cc, *a, **kw):  # noqa: ANN001, ANN202
         yield from real(cc, *a, **kw)
         if cc.account_name == side_account and not fired:
             fired.append(True)
             action()
 
-    monkeypatch.setattr(copier, "list_entries", listing)
+    monkeypatch.setattr(listing, "list_entries", listed)
 
 
 # ---- one test per defect -----------------------------------------------------------------------
@@ -129,7 +130,7 @@ def test_7_a_writer_during_fail_back_never_loses_its_write(world: World, monkeyp
     world.replicated_then_cut_over("x.bin", b"v1")
     world.put("secondary", "x.bin", b"secondary edit")
     after_listing(monkeypatch, "stfdreastus", lambda: world.put("primary", "x.bin", b"concurrent primary write"))
-    with pytest.raises(copier.ShardFailed, match="DestinationChanged"):
+    with pytest.raises(ShardFailed, match="DestinationChanged"):
         world.fail_back(policy="prefer-secondary")
     monkeypatch.undo()
     world.fail_back(policy="prefer-secondary")  # the shard's retry
@@ -247,7 +248,7 @@ def execute(steps: list[Step], seed: int, env: dict, plan: Plan, control, sandbo
                                                                   "path_contains": w.container}})  # fmt: skip
                 try:
                     fail_back(policy, mirror)
-                except copier.ShardFailed:
+                except ShardFailed:
                     pass  # crashed mid-run: the final fail-back re-runs it
                 finally:
                     control(sandbox, "POST", "/heal")
@@ -256,7 +257,7 @@ def execute(steps: list[Step], seed: int, env: dict, plan: Plan, control, sandbo
                     try:
                         fail_back(step[1], step[2])
                         break
-                    except copier.ShardFailed:
+                    except ShardFailed:
                         if attempt == 2:
                             raise
         live, copies = w.live("primary"), set(w.conflict_copies().values())
