@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import doc_sections  # benchmarks/ is on sys.path when the script runs
-import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -73,8 +72,9 @@ def sandbox(directory: str | None) -> Iterator[Any]:
 
 
 def settings(config: Any, body: dict) -> None:
-    with httpx.Client(verify=str(config.ca_path), timeout=30, trust_env=False) as client:
-        client.put(f"{config.control_endpoint}/settings", json=body).raise_for_status()
+    from foundry_dr_sandbox.control import Control
+
+    Control(config).put_settings(body)
 
 
 def bench_plan(base: Plan, projects: list[str]) -> Plan:

@@ -15,9 +15,11 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+
 from foundry_dr_sandbox import lifecycle
 from foundry_dr_sandbox.azurite import AzuriteNotInstalled
 from foundry_dr_sandbox.config import REGIONS, SandboxConfig, sandbox_dir
+from foundry_dr_sandbox.control import Control
 
 app = typer.Typer(
     help="A local two-region Azure (Azurite + an ARM emulator) to rehearse DR drills without a subscription.",
@@ -60,15 +62,13 @@ def _config(directory: Path | None) -> SandboxConfig:
 
 def _control(config: SandboxConfig, method: str, path: str, body: dict | None = None) -> Any:
     """Call the control API; exit 1 with a clear message when the sandbox is not running."""
-    url = f"{config.control_endpoint}{path}"
     try:
-        with httpx.Client(verify=str(config.ca_path), timeout=30, trust_env=False) as client:
-            resp = client.request(method, url, json=body)
+        return Control(config).request(method, path, body)
     except httpx.TransportError as exc:
         raise _fail(f"sandbox not running in {config.dir} (run `foundry-dr sandbox up --detach`)") from exc
-    if resp.status_code >= 400:
-        raise _fail(f"control API {method} {path} answered {resp.status_code}: {resp.text[:500]}")
-    return resp.json() if resp.content else None
+    except httpx.HTTPStatusError as exc:
+        resp = exc.response
+        raise _fail(f"control API {method} {path} answered {resp.status_code}: {resp.text[:500]}") from exc
 
 
 def _print_faults(state: dict) -> None:

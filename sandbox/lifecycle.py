@@ -14,17 +14,16 @@ import os
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from foundry_dr_sandbox import azurite
 from foundry_dr_sandbox.certs import ensure_tls
 from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.control import Control
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ("azurite", "server")
@@ -143,13 +142,7 @@ def _port_open(port: int) -> bool:
 
 def emulator_healthy(config: SandboxConfig, timeout: float = 2.0) -> bool:
     """GET {control_endpoint}/health over HTTPS, trusting only the sandbox CA."""
-    try:
-        context = ssl.create_default_context(cafile=str(config.ca_path))
-        url = f"{config.control_endpoint}/health"
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:  # noqa: S310
-            return resp.status == 200
-    except (OSError, ssl.SSLError, ValueError):
-        return False
+    return Control(config).healthy(timeout)
 
 
 def answering(config: SandboxConfig) -> dict[str, bool]:

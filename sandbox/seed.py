@@ -23,13 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContentSettings, StandardBlobTier
-from foundry_dr_sandbox.config import SandboxConfig
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import Plan, load_plan
+from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.control import Control
 
 PLAN_PATH = Path(__file__).resolve().parents[1] / "deployments" / "plans" / "sandbox.yaml"
 ARM_API = "2024-04-01"
@@ -82,12 +82,6 @@ class _Seeder:
             self._arm_put(resource_id, body, api_version)
         self._count(resource_id.split("/providers/")[-1].split("/")[1] if "/providers/" in resource_id else "rg")
 
-    def _control(self, method: str, path: str, body: Any = None) -> Any:
-        with httpx.Client(verify=str(self.config.ca_path), timeout=30, trust_env=False) as client:
-            resp = client.request(method, f"{self.config.control_endpoint}{path}", json=body)
-        resp.raise_for_status()
-        return resp.json() if resp.content else None
-
     # ---- steps -------------------------------------------------------------------------------
     def run(self) -> dict:
         self.echo(f"seeding {self.p.hub} in {self.p.location} (scale {self.scale})")
@@ -138,7 +132,7 @@ class _Seeder:
                 name: {"tags": {tag: "sha256:" + hashlib.sha256(f"{name}:{tag}".encode()).hexdigest() for tag in tags}}
                 for name, tags in IMAGES.items()
             }
-            self._control("PUT", f"/registries/{acr.name}/repositories", {"repositories": repos})
+            Control(self.config).request("PUT", f"/registries/{acr.name}/repositories", {"repositories": repos})
         if self.p.application_insights:
             logs = f"{self.rg_id}/providers/Microsoft.OperationalInsights/workspaces/{self.p.log_analytics}"
             self._ensure(logs, {"location": loc, "properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": 30}},

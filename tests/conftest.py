@@ -29,13 +29,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from foundry_dr_sandbox import lifecycle
-from foundry_dr_sandbox.config import SandboxConfig
-from foundry_dr_sandbox.seed import seed
 
 from foundry_dr.plan import Plan, load_plan
+from foundry_dr_sandbox import lifecycle
+from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.control import Control
+from foundry_dr_sandbox.seed import seed
 
 REUSE_VARIABLE = "FOUNDRY_DR_TEST_SANDBOX_DIR"
 _SANDBOX_TEST_DIRS = (Path(__file__).parent / "integration", Path(__file__).parent / "reliability")
@@ -53,10 +53,7 @@ def _quiet(*_: object) -> None:
 
 def control(sandbox: SandboxConfig, method: str, path: str, json: Any = None) -> Any:
     """Call the sandbox's control API (``{control_endpoint}{path}``); raise on an error status."""
-    with httpx.Client(verify=str(sandbox.ca_path), timeout=30, trust_env=False) as client:
-        resp = client.request(method, f"{sandbox.control_endpoint}{path}", json=json)
-    resp.raise_for_status()
-    return resp.json() if resp.content else None
+    return Control(sandbox).request(method, path, json)
 
 
 def request_log(sandbox: SandboxConfig, **match: Any) -> list[dict]:

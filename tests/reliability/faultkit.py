@@ -27,13 +27,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.plan import load_plan
 from foundry_dr_sandbox import lifecycle
 from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.control import Control
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN_PATH = ROOT / "deployments" / "plans" / "sandbox.yaml"
@@ -46,10 +46,7 @@ def _quiet(*_: object) -> None:
 
 def control_of(config: SandboxConfig, method: str, path: str, json_body: Any = None) -> Any:
     """The control API of any sandbox (shared or private)."""
-    with httpx.Client(verify=str(config.ca_path), timeout=30, trust_env=False) as client:
-        resp = client.request(method, f"{config.control_endpoint}{path}", json=json_body)
-    resp.raise_for_status()
-    return resp.json() if resp.content else None
+    return Control(config).request(method, path, json_body)
 
 
 def requests_since(config: SandboxConfig, since: float, **match: Any) -> list[dict]:

@@ -7,11 +7,8 @@ control-plane tests), so provider tests run before or without the full lifecycle
 
 from __future__ import annotations
 
-import json
-import ssl
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +16,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 from azure.identity import ClientSecretCredential
+
 from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.control import Control
 
 MGMT_SCOPE = "https://management.azure.com/.default"
 
@@ -60,18 +59,8 @@ class Arm:
         return "00000000-0000-0000-0000-00000000f0d0"
 
     def control(self, method: str, path: str, body: object = None) -> object:
-        """Call the control API (``/_sandbox/...``) with urllib, trusting the sandbox CA."""
-        ctx = ssl.create_default_context(cafile=self.ca)
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(
-            self.config.control_endpoint + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-            raw = resp.read()
-        return json.loads(raw) if raw else None
+        """Call the control API (``/_sandbox/...``), trusting the sandbox CA."""
+        return Control(self.config, timeout=10).request(method, path, body)
 
 
 def _serve_alone(directory: Path) -> Iterator[SandboxConfig]:

@@ -11,9 +11,10 @@ import pytest
 from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient
+from typer.testing import CliRunner
+
 from foundry_dr_sandbox import lifecycle
 from foundry_dr_sandbox.cli import app
-from typer.testing import CliRunner
 
 ENV_KEYS = {
     "arm_endpoint",

@@ -40,8 +40,9 @@ from azure.ai.ml.entities import (
 )
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.resource.resources import ResourceManagementClient
-from foundry_dr_sandbox.config import CLOUD_NAME
 from sandbox_arm_harness import Arm, arm  # noqa: F401  (fixture)
+
+from foundry_dr_sandbox.config import CLOUD_NAME
 
 pytestmark = pytest.mark.integration
 

@@ -231,7 +231,6 @@ def test_what_if_reports_read_only_properties_as_no_effect(arm: Arm) -> None:
     ``workspaceId``) gets a Modify whose only property change is NoEffect, as ARM's what-if
     reports it; the product reads that as no change (foundry_dr.what_if)."""
     from foundry_dr.tasks.templates import _change
-
     from foundry_dr.what_if import classify, needs_approval
 
     rg = _rg(arm)

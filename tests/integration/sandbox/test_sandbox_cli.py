@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from foundry_dr_sandbox.cli import app
 from typer.testing import CliRunner
+
+from foundry_dr_sandbox.cli import app
 
 runner = CliRunner()
 
