@@ -9,13 +9,12 @@ exist, ``systemData``, long-running operations that really need polling, paging 
 from __future__ import annotations
 
 import base64
-import math
 import time
 import urllib.parse
 import uuid
 from datetime import UTC, datetime
 
-from foundry_dr_sandbox.arm.core import contract
+from foundry_dr_sandbox.arm.core import contract, lro
 from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found, rg_not_found
 from foundry_dr_sandbox.arm.core.ids import ArmPath
 from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
@@ -319,19 +318,11 @@ class Engine:
             self.store.put_operation(
                 op_id, {"id": op_id, "name": op_id, "status": "InProgress", "resourceId": rid, "startTime": stamp}
             )
-            headers = self.async_headers(req, op_id, meta["region"], delay)
+            headers = lro.async_headers(req, op_id, meta["region"], delay)
         self.store.put(rid, p.parent_id, p.full_type, doc, meta)
         if not rtype.lro_put:
             doc, meta = self._settle(rid, doc, meta)
         return Reply(status, rtype.view(self, doc, meta), headers)
-
-    def async_headers(self, req: Request, op_id: str, region: str | None, delay: float) -> dict[str, str]:
-        ns = req.path.namespace or "Microsoft.Resources"
-        url = (
-            f"{req.base_url}/subscriptions/{req.path.subscription}/providers/{ns}/locations/"
-            f"{region or 'global'}/operationStatuses/{op_id}?api-version={req.api_version}"
-        )
-        return {"Azure-AsyncOperation": url, "Retry-After": _retry_after(delay)}
 
     def _patch(self, req: Request) -> Reply:
         p = req.path
@@ -370,30 +361,10 @@ class Engine:
 
     def _provider_path(self, req: Request) -> Reply:
         p = req.path
-        rest = [s.lower() for s in p.rest]
-        if len(rest) >= 4 and rest[0] == "locations" and rest[2] in ("operationstatuses", "operationresults"):
-            op = self.store.get_operation(p.rest[3])
-            if op is None:
-                raise not_found(req.raw_path, "operation")
-            if op.get("status") == "InProgress" and op.get("resourceId"):
-                self.load(op["resourceId"])  # settles it when its time has come
-                op = self.store.get_operation(p.rest[3]) or op
-            headers: dict[str, str] = {}
-            if op.get("status") == "InProgress":
-                found = self.store.get(op.get("resourceId", ""))
-                ready_at = found[1].get("ready_at") if found else None
-                headers["Retry-After"] = _retry_after((ready_at or time.time()) - time.time())
-            if rest[2] == "operationresults":
-                return Reply(202 if op.get("status") == "InProgress" else 200, None, headers)
-            return Reply(200, op, headers)
+        reply = lro.status_route(self, req)
+        if reply is not None:
+            return reply
         provider = self.providers.get((p.namespace or "").lower())
         if provider and provider.provider_path:
             return provider.provider_path(self, req)
-        raise ArmError(404, "InvalidResourceType", f"The path '{req.raw_path}' is not supported by the sandbox.")
-
-
-def _retry_after(delay: float) -> str:
-    """Whole seconds for Retry-After, as ARM sends: generated clients (azure-mgmt-resource-deployments)
-    deserialize the header of the initial response as an int and fail on "0.30". "0" would make
-    azure-core fall back to the client's polling_interval (30 s by default), so at least 1."""
-    return str(max(1, min(math.ceil(delay), 5)))
+        raise lro.unsupported(req)

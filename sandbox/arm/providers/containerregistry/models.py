@@ -11,13 +11,13 @@ from __future__ import annotations
 import copy
 import re
 import time
-import urllib.parse
-import uuid
 
 from azure.mgmt.containerregistry.models import Registry, Replication
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse
+
+from foundry_dr_sandbox.arm.core import lro
 from foundry_dr_sandbox.arm.core.engine import Engine, normalize_location, now_iso
 from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found
 from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
@@ -242,31 +242,24 @@ def import_image(engine: Engine, req: Request, doc: dict, meta: dict) -> Reply:
             f"Tag(s) {', '.join(clash)} already exist in the target registry with another "
             "digest. Use mode 'Force' to overwrite them.",
         )
-    op_id = uuid.uuid4().hex
-    delay = engine.lro_delay(f"{REGISTRIES}/importImage")
-    url = (
-        f"{req.base_url}/subscriptions/{req.path.subscription}/providers/{NAMESPACE}/locations/"
-        f"{meta.get('region') or 'global'}/{IMPORT_RESULTS}/{op_id}?"
-        + urllib.parse.urlencode({"api-version": req.api_version})
-    )
-    engine.store.put_operation(
-        op_id,
-        {
-            "id": op_id,
-            "kind": "importImage",
-            "status": "InProgress",
-            "ready_at": time.time() + delay,
-            "location_url": url,
-            "target": doc["id"],
-            "digest": digest,
-            "targets": pairs,
-            "untagged": untagged,
-            "force": mode.lower() == "force",
-        },
+    op_id, reply = lro.start(
+        engine,
+        req,
+        kind="importImage",
+        segment=IMPORT_RESULTS,
+        region=meta.get("region"),
+        delay=engine.lro_delay(f"{REGISTRIES}/importImage"),
+        namespace=NAMESPACE,
+        retry="1",
+        target=doc["id"],
+        digest=digest,
+        targets=pairs,
+        untagged=untagged,
+        force=mode.lower() == "force",
     )
     meta.setdefault("pending_imports", []).append(op_id)
     engine.store.put(doc["id"], meta["parent"], doc["type"], doc, meta)
-    return Reply(202, None, {"Location": url, "Retry-After": "1"})
+    return reply
 
 
 RegistryType.actions = {"importImage": import_image}
@@ -318,28 +311,16 @@ def settle_imports(engine: Engine, registry_id: str) -> None:
             _apply(engine, op)
 
 
-def provider_path(engine: Engine, req: Request) -> Reply:
-    """``/subscriptions/{s}/providers/Microsoft.ContainerRegistry/locations/{loc}/importImageOperationResults/{op}``."""
-    rest = [s.lower() for s in req.path.rest]
-    if (
-        len(rest) == 4
-        and rest[0] == "locations"
-        and rest[2] == IMPORT_RESULTS.lower()
-        and req.method == "GET"
-    ):
-        op = engine.store.get_operation(req.path.rest[3])
-        if op is None or op.get("kind") != "importImage":
-            raise not_found(req.raw_path, "operation")
-        op = _apply(engine, op)
-        if op["status"] == "InProgress":
-            wait = max(1, min(5, int(op["ready_at"] - time.time() + 0.999)))
-            return Reply(202, None, {"Location": op["location_url"], "Retry-After": str(wait)})
-        if op["status"] == "Failed":
-            raise ArmError(
-                409 if op["error"]["code"] == "Conflict" else 404, op["error"]["code"], op["error"]["message"]
-            )
-        return Reply(200, None)
-    raise ArmError(404, "InvalidResourceType", f"The path '{req.raw_path}' is not supported by the sandbox.")
+def _import_outcome(op: dict) -> Reply:
+    if op["status"] == "Failed":
+        raise ArmError(
+            409 if op["error"]["code"] == "Conflict" else 404, op["error"]["code"], op["error"]["message"]
+        )
+    return Reply(200, None)
+
+
+# ``/subscriptions/{s}/providers/Microsoft.ContainerRegistry/locations/{loc}/importImageOperationResults/{op}``
+provider_path = lro.location_route(IMPORT_RESULTS, "importImage", _apply, _import_outcome)
 
 
 # ---- control API: the registries' contents (ACR's data plane is out of scope) ---------------

@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from foundry_dr_sandbox.arm.core import lro
 from foundry_dr_sandbox.arm.core.engine import now_iso
 from foundry_dr_sandbox.arm.core.errors import ArmError, conflict
 from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
@@ -176,11 +177,7 @@ def accepted(engine: Engine, req: Request, doc: dict, meta: dict) -> Reply:
             "endTime": now_iso(),
         },
     )
-    region = meta.get("region") or "global"
-    url = (
-        f"{req.base_url}/subscriptions/{req.path.subscription}/providers/{req.path.namespace}/locations/"
-        f"{region}/operationResults/{op_id}?api-version={req.api_version}"
-    )
+    url = lro.operation_url(req, meta.get("region"), lro.RESULTS, op_id)
     # integer seconds: azure-ai-ml deserializes a 202's Retry-After as int
     return Reply(202, None, {"Location": url, "Retry-After": "1"})
 

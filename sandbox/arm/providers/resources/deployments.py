@@ -11,14 +11,12 @@ exactly as for a direct PUT. The first failure stops the deployment: it ends ``F
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
-import urllib.parse
 import uuid
 
-from foundry_dr_sandbox.arm.core import contract
+from foundry_dr_sandbox.arm.core import contract, lro
 from foundry_dr_sandbox.arm.core.engine import Engine, now_iso
-from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found, rg_not_found
+from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, rg_not_found
 from foundry_dr_sandbox.arm.core.ids import key, parse
 from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
 from foundry_dr_sandbox.arm.providers.resources import responses, templates, whatif
@@ -266,25 +264,18 @@ def what_if(engine: Engine, req: Request, doc: dict | None, meta: dict | None) -
     rg = _require_rg(engine, req)
     mode, _, planned = _plan(req)
     result = responses.what_if_result(whatif.changes(engine, planned, mode, _rg_id(req.path)))
-    op_id = uuid.uuid4().hex
-    delay = engine.lro_delay(WHATIF_TYPE)
     location = (rg.get("location") or "global").replace(" ", "").lower()
-    url = (
-        f"{req.base_url}/subscriptions/{req.path.subscription}/providers/Microsoft.Resources/locations/"
-        f"{location}/{WHATIF_RESULTS}/{op_id}?" + urllib.parse.urlencode({"api-version": req.api_version})
+    _, reply = lro.start(
+        engine,
+        req,
+        kind="whatIf",
+        segment=WHATIF_RESULTS,
+        region=location,
+        delay=engine.lro_delay(WHATIF_TYPE),
+        namespace="Microsoft.Resources",
+        result=result,
     )
-    engine.store.put_operation(
-        op_id,
-        {
-            "id": op_id,
-            "kind": "whatIf",
-            "status": "InProgress",
-            "ready_at": time.time() + delay,
-            "location_url": url,
-            "result": result,
-        },
-    )
-    return Reply(202, None, {"Location": url, "Retry-After": _retry(delay)})
+    return reply
 
 
 what_if.allow_missing = True  # type: ignore[attr-defined]
@@ -327,28 +318,5 @@ validate.allow_missing = True  # type: ignore[attr-defined]
 DeploymentType.actions = {"whatIf": what_if, "validate": validate}
 
 
-def provider_path(engine: Engine, req: Request) -> Reply:
-    """``/subscriptions/{s}/providers/Microsoft.Resources/locations/{loc}/whatIfOperationResults/{op}``."""
-    rest = [s.lower() for s in req.path.rest]
-    if (
-        len(rest) == 4
-        and rest[0] == "locations"
-        and rest[2] == WHATIF_RESULTS.lower()
-        and req.method == "GET"
-    ):
-        op = engine.store.get_operation(req.path.rest[3])
-        if op is None or op.get("kind") != "whatIf":
-            raise not_found(req.raw_path, "operation")
-        remaining = op["ready_at"] - time.time()
-        if remaining > 0:
-            return Reply(202, None, {"Location": op["location_url"], "Retry-After": _retry(remaining)})
-        if op["status"] == "InProgress":
-            op["status"] = "Succeeded"
-            engine.store.put_operation(op["id"], op)
-        return Reply(200, op["result"])
-    raise ArmError(404, "InvalidResourceType", f"The path '{req.raw_path}' is not supported by the sandbox.")
-
-
-def _retry(delay: float) -> str:
-    """Whole seconds, as ARM sends (generated clients parse the header as an int)."""
-    return str(max(1, min(math.ceil(delay), 5)))
+# ``/subscriptions/{s}/providers/Microsoft.Resources/locations/{loc}/whatIfOperationResults/{op}``
+provider_path = lro.location_route(WHATIF_RESULTS, "whatIf")
