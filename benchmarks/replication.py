@@ -124,11 +124,11 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def ours(env: dict, container: str, concurrency: int) -> tuple[float, float, dict]:
     """(full seconds, no-change seconds, details) for replicate_blobs, timed inside the flow."""
-    from foundry_dr.tasks.storage import replicate_blobs
     from prefect import flow
 
     from foundry_dr.clients import ClientFactory
     from foundry_dr.plan import load_plan
+    from foundry_dr.tasks.storage import replicate_blobs
 
     plan = load_plan(REPO / "deployments" / "plans" / "sandbox.yaml")
     rep = plan.replication.model_copy(update={"containers": [container], "concurrency": concurrency})

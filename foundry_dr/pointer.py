@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from foundry_dr.plan import Plan
 from foundry_dr.resource_ids import workspace_id
-from foundry_dr.sides import Side
+from foundry_dr.sides import Side, sides_of
 
 
 class ActivePointer(BaseModel):
@@ -75,7 +75,10 @@ def source_serving(pointer: ActivePointer, direction: str) -> str | None:
     """Why replication in ``direction`` must not run now, or None when it may: its source must be
     the side that serves. Forward runs while the secondary serves would overwrite the writes made
     there, and their checkpoints would move the recovery point fail-back relies on."""
-    source = "primary" if direction == "to-secondary" else "secondary"
+    try:
+        source, _ = sides_of(direction)  # type: ignore[arg-type]
+    except ValueError as exc:  # a typo must not be read as the other direction
+        return f"replication refused: {exc}; nothing written."
     if pointer.active == source:
         return None
     return (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import trustme
+
 from foundry_dr_sandbox.config import SandboxConfig
 
 

@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 
 import uvicorn
+
 from foundry_dr_sandbox.arm.app import create_arm_app
 from foundry_dr_sandbox.config import SandboxConfig
 from foundry_dr_sandbox.faults import FaultEngine

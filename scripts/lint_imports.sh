@@ -9,6 +9,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BIN:-$root/.venv/bin}
+# Absolute: the linter runs from the scratch folder (make passes BIN=.venv/bin).
+case $bin in /*) ;; *) bin=$root/$bin ;; esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src"

@@ -11,6 +11,7 @@ import urllib.parse
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+
 from foundry_dr_sandbox.arm.core.engine import Engine
 from foundry_dr_sandbox.arm.core.errors import ArmError
 from foundry_dr_sandbox.arm.core.ids import parse

@@ -149,6 +149,8 @@ def test_back_replication_is_refused_while_the_primary_serves() -> None:
     assert "copying from the secondary" in why
 
 
-@pytest.mark.xfail(strict=True, reason="bug: any direction other than 'to-secondary' is taken as 'to-primary'")
 def test_an_unknown_direction_is_refused() -> None:
-    assert source_serving(pointer("secondary"), "to-secondry") is not None
+    # Before the fix any direction other than 'to-secondary' was read as 'to-primary', so a typo
+    # with the secondary serving ran a fail-back copy.
+    why = source_serving(pointer("secondary"), "to-secondry")
+    assert why is not None and "to-secondry" in why

@@ -17,6 +17,7 @@ from foundry_dr_sandbox.arm.core.ids import ArmPath
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
     from foundry_dr_sandbox.arm.core.engine import Engine
     from foundry_dr_sandbox.tokens import Caller
 

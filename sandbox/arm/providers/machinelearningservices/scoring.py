@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+
 from foundry_dr_sandbox.asgi_utils import abort_connection
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
     from foundry_dr_sandbox.arm.core.engine import Engine
 
 SERVICE = "scoring"
