@@ -28,6 +28,13 @@ FLOWS: dict[str, str] = {runbook.name: runbook.import_path for runbook in RUNBOO
 
 PLUGIN_GROUP = "foundry_dr.cli"
 
+# Without PREFECT_API_URL a runbook starts Prefect's embedded (ephemeral) server, and Prefect gives
+# it 20 s to answer (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS). On a loaded orchestrator,
+# which is what the worst day looks like, that start took longer and the cut-over failed with
+# "Timed out while attempting to connect to ephemeral Prefect API server". Give it more room
+# unless the operator chose a value; set before Prefect is imported (it reads its settings then).
+EPHEMERAL_STARTUP_SECONDS = "120"
+
 app = typer.Typer(
     name="foundry-dr",
     help=(
@@ -77,6 +84,7 @@ def _load(plan_path: Path, overrides: list[str] | None = None) -> Plan:
 @app.callback()
 def main() -> None:
     """Disaster-recovery runbooks for Azure AI Foundry hub projects."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_SECONDS)
 
 
 @plan_app.command("validate")

@@ -276,3 +276,25 @@ def test_plugins_are_added_and_broken_ones_do_not_break_the_cli(monkeypatch: pyt
     broken = invoke("broken", "up", "--detach", app=target)
     assert broken.exit_code == ExitCode.FAILED
     assert "cannot load plugin fake_missing_plugin_xyz:app" in broken.stderr
+
+
+def test_the_embedded_server_gets_time_to_start_on_a_loaded_machine(tmp_path: Path) -> None:
+    """Prefect's 20 s ephemeral-server start timeout failed a worst-day cut-over under load; the
+    CLI raises it before Prefect reads its settings, unless the operator set a value."""
+    import subprocess
+
+    probe = (
+        "import os, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from foundry_dr.cli import app\n"
+        "CliRunner().invoke(app, ['plan', 'schema'])\n"
+        "assert 'prefect' not in sys.modules or os.environ.get('PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS')\n"
+        "from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as s\n"
+        "print(s.value())\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == cli.EPHEMERAL_STARTUP_SECONDS
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "45"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "45"
