@@ -15,7 +15,8 @@ from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.plan import Plan, load_plan
 from foundry_dr.resource_ids import workspace_id
 from foundry_dr.tasks.endpoints import read_workspace
-from foundry_dr_sandbox.seed import PLAN_PATH
+from foundry_dr_sandbox import seed_spec
+from foundry_dr_sandbox.seed_spec import PLAN_PATH
 
 pytestmark = pytest.mark.usefixtures("prefect")
 ARM_API = "2024-04-01"
@@ -83,21 +84,7 @@ def secondary_ready(seeded) -> Plan:
         inventory = read_workspace(factory, "primary", src_project)
         refs = required_references([inventory["online"], inventory["batch"], inventory["schedules"]])
         for ref in {r for r in refs if "/computes/" in r}:
-            _ensure(
-                rc,
-                ws + "/computes/" + ref.rsplit("/", 1)[1],
-                {
-                    "location": s.location,
-                    "properties": {
-                        "computeType": "AmlCompute",
-                        "properties": {
-                            "vmSize": "STANDARD_DS3_V2",
-                            "vmPriority": "Dedicated",
-                            "scaleSettings": {"minNodeCount": 0, "maxNodeCount": 4},
-                        },
-                    },
-                },
-            )
+            _ensure(rc, ws + "/computes/" + ref.rsplit("/", 1)[1], seed_spec.compute_body(s.location))
         _copy_assets(factory, {r for r in refs if "/computes/" not in r}, src_project, project)
     factory.close()
     return plan
@@ -115,12 +102,13 @@ def unreplicated_deployment(seeded, plan: Plan) -> Iterator[str]:
     factory = ClientFactory(plan)
     rc = factory.resource_client(plan.primary.subscription_id)
     ws = workspace_id(factory.plan, "primary", "proj-chat")
-    model_id = f"{ws}/models/churn-classifier/versions/900"
-    dep_id = f"{ws}/onlineEndpoints/churn-ep/deployments/canary-unreplicated"
+    model, endpoint = seed_spec.model_name("proj-chat"), seed_spec.endpoint_name("proj-chat")
+    model_id = f"{ws}/models/{model}/versions/900"
+    dep_id = f"{ws}/onlineEndpoints/{endpoint}/deployments/canary-unreplicated"
     rc.resources.begin_create_or_update_by_id(model_id, {"properties": {
-        "modelUri": "azureml://datastores/workspaceblobstore/paths/models/churn-classifier/900/",
+        "modelUri": f"azureml://datastores/workspaceblobstore/paths/models/{model}/900/",
         "modelType": "custom_model", "description": "only in the primary"}}, api_version=ARM_API).result()  # fmt: skip
-    blue = rc.resources.get_by_id(f"{ws}/onlineEndpoints/churn-ep/deployments/blue", api_version=ARM_API).as_dict()
+    blue = rc.resources.get_by_id(f"{ws}/onlineEndpoints/{endpoint}/deployments/blue", api_version=ARM_API).as_dict()
     props = {k: v for k, v in blue["properties"].items() if k != "provisioningState"}
     rc.resources.begin_create_or_update_by_id(dep_id, {"location": blue["location"], "kind": "Managed",
         "sku": {"name": "Default", "capacity": 1}, "properties": {**props, "model": model_id}},
@@ -188,7 +176,7 @@ def test_recreate_standby_production_scale_only_and_rerun(secondary_ready, sandb
     assert production["mode"] == "scale-only" and production["changed"] > 0
     counts = {d["name"]: d["sku"]["capacity"] for w in _secondary_state(factory, plan).values()
               for e in w["online"] for d in e["deployments"]}  # fmt: skip
-    assert set(counts.values()) == {2}, counts  # the seed's production size
+    assert set(counts.values()) == {seed_spec.DEPLOYMENT_CAPACITY}, counts  # the seed's production size
 
     since = time.time()
     back = recreate_deployments(plan=plan, sizing="standby", scale_only=True)
