@@ -32,6 +32,8 @@ from foundry_dr.plan import Plan, load_plan
 from foundry_dr.redact import redact_text
 
 if TYPE_CHECKING:
+    from foundry_dr.pointer import ActivePointer
+    from foundry_dr.sides import Side
     from foundry_dr.stores.lock import Lease
 
 __all__ = ["RunbookRun", "approval_gate", "emit", "failover_lock", "flow_run_id", "plan_lock", "publish_report",
@@ -78,6 +80,37 @@ class RunbookRun:
 
     def emit(self, phase: str, **payload: Any) -> None:
         emit(self.name, phase, self.plan, **payload)
+
+    def flip_pointer(
+        self,
+        to: Side,
+        lease: Lease,
+        decision: dict,
+        *,
+        reason: str,
+        previous: ActivePointer | None,
+        required: tuple[Side, ...] = ("secondary",),
+        **recovery: datetime | None,
+    ) -> dict:
+        """Point callers at ``to``: its scoring URIs (read by a retried task), the approval that
+        allowed it, and ``recovery`` (the recovery point cut-over records for fail-back), written
+        under ``lease`` to the stores in ``required`` (then mirrored, best effort)."""
+        from foundry_dr.pointer import build_pointer
+        from foundry_dr.tasks.endpoints import scoring_uris
+        from foundry_dr.tasks.pointer import write_pointer
+
+        pointer = build_pointer(
+            self.plan,
+            to,
+            scoring_uris=scoring_uris(self.factory, to),
+            flow_run_id=flow_run_id(),
+            runbook=self.name,
+            approver=decision["approver"],
+            reason=reason or decision["reason"],
+            previous=previous,
+            **recovery,
+        )
+        return write_pointer(self.factory, pointer, lease, required=required)
 
 
 @contextmanager

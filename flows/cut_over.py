@@ -20,23 +20,18 @@ from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import CutOverRefused
 from foundry_dr.flows.common import (
     approval_gate,
-    emit,
     failover_lock,
     flow_run_id,
     publish_report,
     runbook_run,
-    timed,
 )
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
-from foundry_dr.pointer import build_pointer
 from foundry_dr.stores.checkpoint import read_checkpoint
 from foundry_dr.stores.pointer import read_pointer
-from foundry_dr.tasks.endpoints import scoring_uris
 from foundry_dr.tasks.inventory import snapshot_inventory
 from foundry_dr.tasks.jobs import cancel_jobs, resubmit_interrupted_jobs, set_schedules
-from foundry_dr.tasks.pointer import write_pointer
 from foundry_dr.tasks.probes import probe_side
 from foundry_dr.tasks.replication_schedule import set_replication_schedules
 
@@ -61,7 +56,7 @@ def cut_over(
     with runbook_run(RUNBOOK, plan, mode=mode, dry_run=dry_run) as run:
         plan, factory, started, t0, timeline = run.plan, run.factory, run.started, run.t0, run.timeline
         with failover_lock(plan, RUNBOOK, lock_wait_seconds, factory) as lease:
-            with timed(timeline, "assess"):
+            with run.step("assess"):
                 assessment = assess(factory, plan, mode)
             summary = assessment["markdown"]
             if assessment["pointer"].active == "secondary":
@@ -69,20 +64,20 @@ def cut_over(
                            f"{assessment['pointer'].changed_at.isoformat(timespec='seconds')}; nothing changed")
                 publish_report("cut-over-report", f"# cut-over: plan `{plan.name}`\n\n- {message}\n\n{summary}")
                 logger.info(message)
-                emit(RUNBOOK, "completed", plan, nothing_to_do=True)
+                run.emit("completed", nothing_to_do=True)
                 return {"nothing_to_do": True, "active": "secondary", "summary": message}
             if dry_run:
                 publish_report("cut-over-report", f"# cut-over (dry run): plan `{plan.name}`\n\n{summary}")
-                emit(RUNBOOK, "completed", plan, dry_run=True, mode=assessment["mode"])
+                run.emit("completed", dry_run=True, mode=assessment["mode"])
                 return {"dry_run": True, "mode": assessment["mode"], "assessment": _public(assessment)}
             decision = approval_gate(
                 RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds
             )
             chosen = assessment["mode"]
             if chosen == "planned":
-                with timed(timeline, "stop primary schedules"):
+                with run.step("stop primary schedules"):
                     set_schedules(factory, "primary", enabled=False)
-                with timed(timeline, "final replication"):
+                with run.step("final replication"):
                     final = replicate_artifacts(plan=plan, approve=True, direction="to-secondary", verify="all")
                 inventory = snapshot_inventory(factory, "primary")
                 recovery_point, replicated_until = final["recovery_point"], final["replicated_until"]
@@ -90,30 +85,21 @@ def cut_over(
                 final = None
                 inventory = assessment["checkpoint_inventory"] or {}
                 recovery_point, replicated_until = assessment["recovery_point"], assessment["replicated_until"]
-            with timed(timeline, "pause forward replication"):
+            with run.step("pause forward replication"):
                 paused = set_replication_schedules(plan, active=False)
-            with timed(timeline, "secondary serves"):
+            with run.step("secondary serves"):
                 cold = plan.strategy.for_component("online_endpoints") == "hot-cold"
                 serving = recreate_deployments(
                     plan=plan, approve=True, sizing="production", scale_only=not cold, side="secondary"
                 )
                 set_schedules(factory, "secondary", enabled=True)
-            with timed(timeline, "flip pointer"):
+            with run.step("flip pointer"):
                 previous, _ = read_pointer(factory, allow_stale=True)
-                pointer = build_pointer(
-                    plan,
-                    "secondary",
-                    scoring_uris=scoring_uris(factory, "secondary"),
-                    flow_run_id=flow_run_id(),
-                    runbook=RUNBOOK,
-                    approver=decision["approver"],
-                    reason=reason or decision["reason"],
-                    previous=previous,
-                    recovery_point=recovery_point,
-                    replicated_until=replicated_until,
-                )
-                written = write_pointer(factory, pointer, lease)
-            with timed(timeline, "resubmit jobs"):
+                written = run.flip_pointer(
+                    "secondary", lease, decision, reason=reason, previous=previous,
+                    recovery_point=recovery_point, replicated_until=replicated_until,
+                )  # fmt: skip
+            with run.step("resubmit jobs"):
                 suffix = "dr" + (flow_run_id() or "local")[:6]
                 jobs = resubmit_interrupted_jobs(factory, inventory, "secondary", suffix)
                 if chosen == "planned":
@@ -138,7 +124,7 @@ def cut_over(
     logger.info(
         "cut-over (%s) done in %.1f s; active hub is %s", result["mode"], result["rto_seconds"], plan.secondary.hub
     )
-    emit(RUNBOOK, "completed", plan, mode=result["mode"], rto_seconds=result["rto_seconds"])
+    run.emit("completed", mode=result["mode"], rto_seconds=result["rto_seconds"])
     return result
 
 

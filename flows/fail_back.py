@@ -19,22 +19,17 @@ from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import FailBackRefused
 from foundry_dr.flows.common import (
     approval_gate,
-    emit,
     failover_lock,
-    flow_run_id,
     publish_report,
     runbook_run,
-    timed,
 )
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
-from foundry_dr.pointer import ActivePointer, build_pointer
+from foundry_dr.pointer import ActivePointer
 from foundry_dr.stores.checkpoint import read_checkpoint
 from foundry_dr.stores.pointer import read_pointer
-from foundry_dr.tasks.endpoints import scoring_uris
 from foundry_dr.tasks.jobs import set_schedules
-from foundry_dr.tasks.pointer import write_pointer
 from foundry_dr.tasks.probes import probe_side
 from foundry_dr.tasks.replication_schedule import set_replication_schedules
 
@@ -56,7 +51,7 @@ def fail_back(
     with runbook_run(RUNBOOK, plan, dry_run=dry_run) as run:
         plan, factory, t0, timeline = run.plan, run.factory, run.t0, run.timeline
         with failover_lock(plan, RUNBOOK, lock_wait_seconds, factory) as lease:
-            with timed(timeline, "probe primary"):
+            with run.step("probe primary"):
                 primary = probe_side(factory, "primary")
             if not primary["healthy"]:
                 failing = "; ".join(f"{p['probe']}: {p['detail']}" for p in primary["probes"] if not p["ok"])
@@ -65,16 +60,16 @@ def fail_back(
             if pointer.active != "secondary":
                 message = f"nothing to do: the primary ({plan.primary.hub}) serves; nothing changed"
                 publish_report("fail-back-report", f"# fail-back: plan `{plan.name}`\n\n- {message}")
-                emit(RUNBOOK, "completed", plan, nothing_to_do=True)
+                run.emit("completed", nothing_to_do=True)
                 return {"nothing_to_do": True, "active": "primary", "summary": message}
             since, source_since = recovery_point(factory, pointer)
-            with timed(timeline, "reverse replication"):
+            with run.step("reverse replication"):
                 # verify="changed": fail-back must never "repair" a primary blob from the replica
                 reverse = replicate_artifacts(
                     plan=plan, approve=True, dry_run=dry_run, direction="to-primary", verify="changed", since=since,
                     source_since=source_since,
                 )
-            with timed(timeline, "primary deployments"):
+            with run.step("primary deployments"):
                 primary_serving = recreate_deployments(
                     plan=plan, approve=True, dry_run=dry_run, sizing="production", side="primary"
                 )
@@ -92,34 +87,21 @@ def fail_back(
             ])  # fmt: skip
             if dry_run:
                 publish_report("fail-back-report", f"# fail-back (dry run): plan `{plan.name}`\n\n{summary}")
-                emit(RUNBOOK, "completed", plan, dry_run=True)
+                run.emit("completed", dry_run=True)
                 return {"dry_run": True, "summary": summary}
             decision = approval_gate(
                 RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds
             )
-            with timed(timeline, "flip pointer"):
-                scoring = scoring_uris(factory, "primary")
-                written = write_pointer(
-                    factory,
-                    build_pointer(
-                        plan,
-                        "primary",
-                        scoring_uris=scoring,
-                        flow_run_id=flow_run_id(),
-                        runbook=RUNBOOK,
-                        approver=decision["approver"],
-                        reason=reason or decision["reason"],
-                        previous=pointer,
-                    ),
-                    lease,
-                    required=("primary", "secondary"),
+            with run.step("flip pointer"):
+                written = run.flip_pointer(
+                    "primary", lease, decision, reason=reason, previous=pointer, required=("primary", "secondary")
                 )
-            with timed(timeline, "resume forward replication"):
+            with run.step("resume forward replication"):
                 resumed = set_replication_schedules(plan, active=True)
-            with timed(timeline, "schedules"):
+            with run.step("schedules"):
                 set_schedules(factory, "secondary", enabled=False)
                 set_schedules(factory, "primary", enabled=True)
-            with timed(timeline, "secondary to standby"):
+            with run.step("secondary to standby"):
                 standby = recreate_deployments(
                     plan=plan, approve=True, sizing="standby", scale_only=True, side="secondary"
                 )
@@ -144,7 +126,7 @@ def fail_back(
                 "fail-back-report", "\n".join(lines), reverse.get("conflicts") or None, "fail-back-conflicts"
             )
     logger.info("fail-back done in %.1f s; active hub is %s", result["seconds"], plan.primary.hub)
-    emit(RUNBOOK, "completed", plan, seconds=result["seconds"])
+    run.emit("completed", seconds=result["seconds"])
     return result
 
 

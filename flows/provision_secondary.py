@@ -27,7 +27,6 @@ from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import DeploymentFailed, QuotaExceeded, SoftDeletedBlocking, VerificationFailed
 from foundry_dr.flows.common import (
     approval_gate,
-    emit,
     ensure_concurrency_limit,
     now_iso,
     publish_report,
@@ -77,7 +76,7 @@ def provision_secondary(
         f"; {len(result['actions'])} action(s) for the operator" if result.get("actions") else "")
     _publish(plan, result, timings)
     logger.info("provision-secondary: %s", result["status"])
-    emit(RUNBOOK, "completed", plan, dry_run=dry_run, status=result["status"], deployed=result["deployed"])
+    run.emit("completed", dry_run=dry_run, status=result["status"], deployed=result["deployed"])
     return result
 
 

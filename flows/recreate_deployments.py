@@ -30,7 +30,7 @@ from foundry_dr.deployment_plan import (
     scale_workspace,
 )
 from foundry_dr.errors import EndpointFailed, PrerequisitesMissing, RecreateFailed
-from foundry_dr.flows.common import approval_gate, emit, plan_lock, publish_report, runbook_run, timed
+from foundry_dr.flows.common import approval_gate, plan_lock, publish_report, runbook_run
 from foundry_dr.plan import COMPONENTS, Plan
 from foundry_dr.resource_ids import workspace_id
 from foundry_dr.sides import Side, other
@@ -81,7 +81,7 @@ def recreate_deployments(
         # wait as long as a holder may wait for its approval
         with plan_lock(plan, RUNBOOK, "recreate", plan.approvals.timeout_minutes * 60, factory):
             pairs = list(zip(plan.side(source).projects, plan.side(target).projects, strict=True))
-            with timed(timings, "read"):
+            with run.step("read"):
                 src_inv, dst_inv = _read(factory, source, target, scale_only)
             ctx = _context(plan, factory, source, target, sizing)
             if scale_only:
@@ -89,7 +89,7 @@ def recreate_deployments(
             else:
                 plans = [plan_workspace(src_inv[a], dst_inv[b], ctx) for a, b in pairs]
             items = [i for p in plans for i in p.items()]
-            with timed(timings, "prerequisites"):
+            with run.step("prerequisites"):
                 _check_prerequisites(factory, target, dst_inv, items, scale_only, plans)
                 if growth := online_growth(items):
                     check_online_quota(factory, target, growth)
@@ -100,11 +100,11 @@ def recreate_deployments(
             smoke: list[dict[str, Any]] = []
             failed: str | None = None
             if not dry_run:
-                with timed(timings, "apply"):
+                with run.step("apply"):
                     results, failed = _apply(factory, target, plans)
                 # smoke-test whatever must serve: a recreation, or a scale-up to production
                 if not failed and (not scale_only or sizing == "production"):
-                    with timed(timings, "smoke"):
+                    with run.step("smoke"):
                         smoke = _smoke(factory, plan, target, plans)
                     bad = [s for s in smoke if not s["ok"]]
                     if bad and plan.deployments.smoke_test.on_failure == "fail":
@@ -114,7 +114,7 @@ def recreate_deployments(
                 raise RecreateFailed(f"{RUNBOOK}: {failed}")
     result["seconds"] = round(time.monotonic() - t0, 2)
     logger.info("recreate-deployments %s %s: %s", mode, target, result["summary"])
-    emit(RUNBOOK, "completed", plan, side=side, mode=mode, dry_run=dry_run, changed=result["changed"])
+    run.emit("completed", side=side, mode=mode, dry_run=dry_run, changed=result["changed"])
     return result
 
 

@@ -19,12 +19,10 @@ from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import ReplicationFailed, ReplicationRefused
 from foundry_dr.flows.common import (
     approval_gate,
-    emit,
     flow_run_id,
     plan_lock,
     publish_report,
     runbook_run,
-    timed,
 )
 from foundry_dr.plan import Plan
 from foundry_dr.pointer import source_serving
@@ -70,9 +68,9 @@ def replicate_artifacts(
                 RUNBOOK, plan, approve=approve,
                 summary=f"Replicate {source} -> {destination} ({'dry run' if dry_run else 'changes data'}).",
             )  # fmt: skip
-            with timed(timings, "inventory"):
+            with run.step("inventory"):
                 inventory = snapshot_inventory(factory, source)
-            with timed(timings, "blobs"):
+            with run.step("blobs"):
                 try:
                     blobs = replicate_blobs(plan, factory, direction, dry_run, verify, since=since,
                                             source_since=source_since)
@@ -80,11 +78,11 @@ def replicate_artifacts(
                     _report(plan, direction, dry_run, decision, exc.report, None, None, timings, failed=str(exc))
                     raise
             _require_destination_hub(factory, destination)
-            with timed(timings, "datastores and connections"):
+            with run.step("datastores and connections"):
                 links = replicate_workspace_links(factory, direction, dry_run)
-            with timed(timings, "asset metadata"):
+            with run.step("asset metadata"):
                 assets = replicate_assets(factory, direction, dry_run)
-            with timed(timings, "images"):
+            with run.step("images"):
                 images = replicate_images(factory, direction, dry_run)
             parts = Parts(blobs, links, assets, images)
             failures = parts.failures()
@@ -100,7 +98,7 @@ def replicate_artifacts(
                     unprotected=blobs.unprotected()[:1000], unprotected_count=blobs.totals.archived,
                     conflict_copies=blobs.conflict_copies(),
                 )  # fmt: skip
-                with timed(timings, "checkpoint"):
+                with run.step("checkpoint"):
                     write_checkpoint(factory, checkpoint, destination)
             recovery_point = checkpoint or read_checkpoint(factory, plan.name)
             result = _report(
@@ -120,7 +118,7 @@ def replicate_artifacts(
                 )
     result["seconds"] = round(time.monotonic() - t0, 2)
     logger.info("replicate-artifacts %s: %s", direction, result["summary"])
-    emit(RUNBOOK, "completed", plan, direction=direction, dry_run=dry_run, changed=result["changed"])
+    run.emit("completed", direction=direction, dry_run=dry_run, changed=result["changed"])
     return result
 
 

@@ -9,8 +9,12 @@ is kept small:
 
 - SDK: every Azure client, :data:`SDK_RETRY` (1 + 6 attempts) and storage's :data:`STORAGE_RETRY`
   (1 + 5), exponential back-off, Retry-After honoured;
-- task: Prefect's ``retries`` of each task, :data:`TASK_RETRIES` (1 + 3), waits
-  :data:`TASK_RETRY_DELAYS`, only for what :func:`retry_transient` calls transient;
+- task: Prefect's ``retries`` of each task, only for what :func:`retry_transient` calls
+  transient, by one of the :class:`TaskBudget` rows below: :data:`TASK_BUDGET` (1 + 3, waits
+  1/5/15 s) for most tasks, :data:`BULK_BUDGET` (1 + 3, waits 2/10/30 s) for the replication
+  steps that list and copy a whole workspace or shard, :data:`APPLY_BUDGET` (1 + 2) for the
+  deployment appliers whose SDK pollers already wait minutes, :data:`POINTER_BUDGET` (1 + 4,
+  short waits) for the pointer write, which must land on the worst day;
 - engine: inside a blob shard, a copy whose MD5 does not match is copied once more, an
   async copy that fails or stalls is restarted up to 3 times, and a source that changed
   between listing and copy is re-read up to 3 times (:mod:`foundry_dr.replication`); what
@@ -23,7 +27,7 @@ minutes, never hours. State records read during an outage use
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from azure.core.exceptions import (
     HttpResponseError,
@@ -48,11 +52,21 @@ SDK_RETRY: dict[str, Any] = {
 STORAGE_RETRY: dict[str, Any] = {"initial_backoff": 1, "increment_base": 2, "retry_total": 5}
 # Reads of the pointer, lock and checkpoints during an outage: one quick retry.
 QUICK_RETRY: dict[str, Any] = {"retry_total": 1}
-# Task layer: Prefect re-runs a failed task only when :func:`retry_transient` says so.
-TASK_RETRIES = 3
-TASK_RETRY_DELAYS = [1, 5, 15]
-TRANSIENT_STATUS = {408, 429}
 
+
+class TaskBudget(NamedTuple):
+    """Task layer: how often Prefect re-runs a failed task (only when :func:`retry_transient`
+    says so) and the waits between attempts."""
+
+    retries: int
+    delays: list[int]
+
+
+TASK_BUDGET = TaskBudget(3, [1, 5, 15])
+BULK_BUDGET = TaskBudget(3, [2, 10, 30])
+APPLY_BUDGET = TaskBudget(2, [2, 10])
+POINTER_BUDGET = TaskBudget(4, [1, 2, 5, 10])
+TRANSIENT_STATUS = {408, 429}
 
 
 def status_of(exc: BaseException) -> int | None:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from foundry_dr.asset_sync import (
     KIND_ORDER,
@@ -37,16 +36,15 @@ from foundry_dr.asset_sync import (
 )
 from foundry_dr.errors import PermanentError
 from foundry_dr.redact import redact_text
-from foundry_dr.retry import is_transient, retry_transient
+from foundry_dr.retry import is_transient
 from foundry_dr.sides import Direction, sides_of
+from foundry_dr.tasks.retried import RETRIED_BULK
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
 
     from foundry_dr.clients import ClientFactory
 
-RETRIES = 3
-RETRY_DELAYS = [2, 10, 30]
 COUNT_KEYS = ("created", "skipped", "updated", "conflicts", "failed")
 _OP_COUNT = {"create": "created", "skip": "skipped", "update": "updated", "conflict": "conflicts"}
 # load_component validates names client-side more strictly than the RP stores them; a copy is
@@ -292,10 +290,7 @@ def _listing(ml: MLClient, kind: str, workspace: str, where: str) -> list[dict]:
 @task(
     name="replicate-workspace-assets",
     task_run_name="assets-{source_workspace}-to-{dest_workspace}",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
+    **RETRIED_BULK,
 )
 def replicate_workspace_assets(
     factory: ClientFactory,

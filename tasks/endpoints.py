@@ -16,16 +16,14 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.deployment_plan import ML_API_VERSION, EndpointPlan, Item, required_references
 from foundry_dr.errors import EndpointFailed
 from foundry_dr.redact import redact_text
 from foundry_dr.resource_ids import workspace_id
-from foundry_dr.retry import retry_transient
 from foundry_dr.sides import Side
-from foundry_dr.tasks.retried import RETRIED
+from foundry_dr.tasks.retried import RETRIED, RETRIED_APPLY
 
 # Deployments of one endpoint created at once; endpoints are bounded by the flow's task runner.
 DEPLOYMENTS_IN_PARALLEL = 8
@@ -120,7 +118,7 @@ def _run(results: dict[str, dict[str, Any]], item: Item, call: Callable[[], floa
         return False
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(**RETRIED_APPLY)
 def apply_endpoint(factory: ClientFactory, side: Side, group: EndpointPlan) -> dict[str, dict[str, Any]]:
     """Endpoint, then its deployments in parallel, then traffic/defaults once all are up.
 
@@ -146,7 +144,7 @@ def apply_endpoint(factory: ClientFactory, side: Side, group: EndpointPlan) -> d
     return results
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(**RETRIED_APPLY)
 def apply_items(factory: ClientFactory, side: Side, items: list[Item]) -> dict[str, dict[str, Any]]:
     """Independent items (schedules), in parallel."""
     results: dict[str, dict[str, Any]] = {}

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.jobs_remap import Resubmission, plan_resubmissions
-from foundry_dr.retry import retry_transient
 from foundry_dr.sides import Side
-from foundry_dr.tasks.retried import RETRIED
+from foundry_dr.tasks.retried import RETRIED, RETRIED_APPLY
 
 RESUBMITTED_TAG = "foundry-dr.resubmitted-from"
 SCHEDULE_API = "2024-04-01"
@@ -95,7 +93,7 @@ def set_schedules(factory: ClientFactory, side: Side, enabled: bool, dry_run: bo
     return rows
 
 
-@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(**RETRIED_APPLY)
 def cancel_jobs(factory: ClientFactory, side: Side, jobs: list[tuple[str, str]]) -> list[str]:
     """Cancel (workspace, job) pairs that were resubmitted elsewhere (planned cut-over only)."""
     done = []

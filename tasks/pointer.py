@@ -6,21 +6,20 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 from prefect.variables import Variable
 
 from foundry_dr.clients import ClientFactory
 from foundry_dr.pointer import ActivePointer, as_variable_value, pointer_variable_name
-from foundry_dr.retry import retry_transient
 from foundry_dr.sides import Side
 from foundry_dr.stores.pointer import write_pointer_records
 from foundry_dr.stores.records import describe_failure
+from foundry_dr.tasks.retried import RETRIED_POINTER
 
 if TYPE_CHECKING:
     from foundry_dr.stores.lock import Lease
 
 
-@task(retries=4, retry_delay_seconds=[1, 2, 5, 10], retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
+@task(**RETRIED_POINTER)
 def write_pointer(
     factory: ClientFactory, pointer: ActivePointer, lease: Lease, required: tuple[Side, ...] = ("secondary",)
 ) -> dict:

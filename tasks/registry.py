@@ -29,20 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from foundry_dr.asset_sync import ImageRef, parse_image
 from foundry_dr.errors import PermanentError
 from foundry_dr.redact import redact_text
 from foundry_dr.resource_ids import arm_id
-from foundry_dr.retry import is_transient, retry_transient, status_of
+from foundry_dr.retry import is_transient, status_of
 from foundry_dr.sides import Direction, sides_of
+from foundry_dr.tasks.retried import RETRIED_BULK
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory
 
-RETRIES = 3
-RETRY_DELAYS = [2, 10, 30]
 READY = "Ready"
 
 
@@ -196,10 +194,7 @@ def import_images(
 # ---- the task ----------------------------------------------------------------------------------
 @task(
     name="replicate-images",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
+    **RETRIED_BULK,
 )
 def replicate_images(
     factory: ClientFactory,

@@ -1,8 +1,9 @@
-"""The task layer of the retry budget (foundry_dr/retry.py): one set of Prefect task options.
+"""The task layer of the retry budget (foundry_dr/retry.py): Prefect task options per budget.
 
-A task decorated ``@task(**RETRIED)`` is re-run up to :data:`foundry_dr.retry.TASK_RETRIES`
-times, and only for failures :func:`foundry_dr.retry.retry_transient` calls transient. No task
-result is cached: every task reads or writes live Azure state.
+A task decorated ``@task(**RETRIED)`` is re-run by :data:`foundry_dr.retry.TASK_BUDGET`, and
+only for failures :func:`foundry_dr.retry.retry_transient` calls transient; ``retried(budget)``
+gives the options for another row of the budget. No task result is cached: every task reads or
+writes live Azure state.
 """
 
 from __future__ import annotations
@@ -11,11 +12,20 @@ from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 
-from foundry_dr.retry import TASK_RETRIES, TASK_RETRY_DELAYS, retry_transient
+from foundry_dr.retry import APPLY_BUDGET, BULK_BUDGET, POINTER_BUDGET, TASK_BUDGET, TaskBudget, retry_transient
 
-RETRIED: dict[str, Any] = {
-    "retries": TASK_RETRIES,
-    "retry_delay_seconds": TASK_RETRY_DELAYS,
-    "retry_condition_fn": retry_transient,
-    "cache_policy": NO_CACHE,
-}
+
+def retried(budget: TaskBudget = TASK_BUDGET) -> dict[str, Any]:
+    """``@task`` keyword arguments: retries and waits from ``budget``, transient failures only, no cache."""
+    return {
+        "retries": budget.retries,
+        "retry_delay_seconds": list(budget.delays),
+        "retry_condition_fn": retry_transient,
+        "cache_policy": NO_CACHE,
+    }
+
+
+RETRIED = retried(TASK_BUDGET)
+RETRIED_BULK = retried(BULK_BUDGET)
+RETRIED_APPLY = retried(APPLY_BUDGET)
+RETRIED_POINTER = retried(POINTER_BUDGET)

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import AzureError
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from foundry_dr.blob_sync import (
@@ -41,17 +40,16 @@ from foundry_dr.replication.engine import run_shard
 from foundry_dr.replication.job import ShardFailed, ShardJob, ShardResult, Transfer, Verify
 from foundry_dr.replication.listing import PAGE_SIZE
 from foundry_dr.replication.shard_state import checkpoint_path, checkpointed_blob_count
-from foundry_dr.retry import PermanentError, retry_transient
+from foundry_dr.retry import PermanentError
 from foundry_dr.sides import Direction
 from foundry_dr.state_layout import STATE_CONTAINER
+from foundry_dr.tasks.retried import RETRIED_BULK
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory
     from foundry_dr.plan import Plan
 
 DEFAULT_SHARD_SIZE = 50_000  # blobs per shard: minutes of copying, seconds of listing
-SHARD_RETRIES = 3
-SHARD_RETRY_DELAYS = [2, 10, 30]
 
 
 # ---- client factory across task runners ---------------------------------------------------
@@ -188,10 +186,7 @@ def destination_containers(factory: ClientFactory, source_side: str, dest_side: 
 
 @task(
     name="blob-containers",
-    retries=SHARD_RETRIES,
-    retry_delay_seconds=SHARD_RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
+    **RETRIED_BULK,
 )
 def list_container_pairs(
     ref: FactoryRef, direction: Direction, from_datastores: Mapping[str, Iterable[str]] | None
@@ -216,10 +211,7 @@ def list_container_pairs(
 
 @task(
     name="blob-shards",
-    retries=SHARD_RETRIES,
-    retry_delay_seconds=SHARD_RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
+    **RETRIED_BULK,
 )
 def list_shards(
     ref: FactoryRef, pair: ContainerPair, mirror_deletes: bool, shard_size: int, dry_run: bool = False
@@ -260,10 +252,7 @@ def list_shards(
 @task(
     name="blob-shard",
     task_run_name="blob-shard-{job}",
-    retries=SHARD_RETRIES,
-    retry_delay_seconds=SHARD_RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
+    **RETRIED_BULK,
 )
 def replicate_shard(ref: FactoryRef, job: ShardJob) -> ShardResult:
     """Replicate one shard: list both sides, diff, copy (bounded threads), verify, checkpoint.

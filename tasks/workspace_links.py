@@ -25,16 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
-from foundry_dr.retry import retry_transient
 from foundry_dr.sides import Direction, sides_of
+from foundry_dr.tasks.retried import RETRIED_BULK
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory
 
-RETRIES = 3
-RETRY_DELAYS = [2, 10, 30]
 # Created by the RP with every hub/project; recreating them would fight the RP.
 SYSTEM_DATASTORES = frozenset(
     {"workspaceblobstore", "workspacefilestore", "workspaceartifactstore", "workspaceworkingdirectory"}
@@ -200,10 +197,7 @@ def check_connections(factory: ClientFactory, direction: Direction, report: Work
 
 @task(
     name="replicate-workspace-links",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
+    **RETRIED_BULK,
 )
 def replicate_workspace_links(
     factory: ClientFactory, direction: Direction = "to-secondary", dry_run: bool = False
