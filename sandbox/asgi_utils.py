@@ -4,6 +4,7 @@
 instead of answered. ASGI has no way to say that, so it reaches for the transport behind
 uvicorn's ``receive`` callable; when that is not available it falls back to an exception, which
 uvicorn turns into a 500 (or a cut connection once a response has started).
+:func:`read_body` reads a request body whole.
 """
 
 from __future__ import annotations
@@ -34,3 +35,23 @@ async def abort_connection(receive: Any) -> None:
     # Let connection_lost run so uvicorn marks the cycle disconnected and sends no 500.
     await asyncio.sleep(0)
     await asyncio.sleep(0)
+
+
+class ClientGone(Exception):
+    """The client disconnected while sending its request body."""
+
+
+async def read_body(receive: Any, partial_on_disconnect: bool = False) -> bytes:
+    """The whole request body. A client that disconnects before its end: :class:`ClientGone`, or
+    with ``partial_on_disconnect`` the part that had arrived."""
+    parts: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if partial_on_disconnect:
+                break
+            raise ClientGone()
+        parts.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(parts)

@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from foundry_dr_sandbox.asgi_utils import abort_connection
+from foundry_dr_sandbox.asgi_utils import read_body
 from foundry_dr_sandbox.config import SandboxConfig
-from foundry_dr_sandbox.faults import FaultEngine
+from foundry_dr_sandbox.fault_middleware import FaultMiddleware, Headers, set_principal
+from foundry_dr_sandbox.faults import Decision, FaultEngine
 from foundry_dr_sandbox.tokens import Caller, verify_authorization
 
 SERVICE = "keyvault"
@@ -236,7 +237,8 @@ class SecretStore:
 
 
 class KeyVaultApp:
-    """The ASGI app: faults, the auth challenge, then a small hand-written router."""
+    """The ASGI app (behind FaultMiddleware, which applies faults): the auth challenge, then a small
+    hand-written router."""
 
     def __init__(self, config: SandboxConfig, faults: FaultEngine, region: str = VAULT_REGION) -> None:
         self.config = config
@@ -251,38 +253,23 @@ class KeyVaultApp:
 
     # ---- ASGI ------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
+        # Faults and the request log: FaultMiddleware, around this app (create_keyvault_app).
         method: str = scope["method"]
         path: str = scope["path"]
-        # An outage does not take the vault down (region None here): it makes it read-only, which
-        # route() applies; throttling/latency/fail-nth are applied here.
-        decision = await self.faults.decide(SERVICE, None, method, path)
-        if decision is not None:
-            if decision.reset:
-                self.faults.record(SERVICE, self.region, method, path, 0)
-                await abort_connection(receive)
-                return
-            error = KvError(decision.status, decision.code, decision.message)
-            self.faults.record(SERVICE, self.region, method, path, decision.status)
-            await _send_json(send, decision.status, error.body(), decision.headers)
-            return
-
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         caller = verify_authorization(self.config, headers.get("authorization"))
-        principal = caller.principal if caller else None
+        set_principal(scope, caller.principal if caller else None)
         status, body, extra = 200, None, {}
         try:
             if caller is None or not caller.audience.startswith(AUDIENCE):
                 extra = {"WWW-Authenticate": self.challenge}
                 raise KvError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
-            raw = await _read_body(receive)
+            raw = await read_body(receive, partial_on_disconnect=True)
             status, body = self.route(
                 method, path, parse_qs(scope.get("query_string", b"").decode()), raw, caller
             )
         except KvError as err:
             status, body = err.status, err.body()
-        self.faults.record(SERVICE, self.region, method, path, status, principal)
         await _send_json(send, status, body, extra)
 
     # ---- routing ---------------------------------------------------------------------------
@@ -475,28 +462,32 @@ def _json(raw: bytes) -> dict:
     return doc
 
 
-async def _read_body(receive: Any) -> bytes:
-    parts: list[bytes] = []
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        parts.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    return b"".join(parts)
-
-
-async def _send_json(send: Any, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+def _json_answer(status: int, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Headers, bytes]:
     payload = b"" if body is None else json.dumps(body).encode()
     out = [(b"content-length", str(len(payload)).encode())]
     if body is not None:
         out.append((b"content-type", b"application/json; charset=utf-8"))
     out += [(k.lower().encode(), str(v).encode()) for k, v in (headers or {}).items()]
+    return status, out, payload
+
+
+async def _send_json(send: Any, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    status, out, payload = _json_answer(status, body, headers)
     await send({"type": "http.response.start", "status": status, "headers": out})
     await send({"type": "http.response.body", "body": payload})
 
 
-def create_keyvault_app(config: SandboxConfig, faults: FaultEngine, region: str = VAULT_REGION) -> KeyVaultApp:
-    """The ASGI app that ``foundry_dr_sandbox.server`` serves over HTTPS on the ``keyvault`` port."""
-    return KeyVaultApp(config, faults, region)
+def _fault_answer(decision: Decision) -> tuple[int, Headers, bytes]:
+    """A Key Vault error answer for an injected fault (throttling, fail-nth)."""
+    error = KvError(decision.status, decision.code, decision.message)
+    return _json_answer(decision.status, error.body(), decision.headers)
+
+
+def create_keyvault_app(config: SandboxConfig, faults: FaultEngine, region: str = VAULT_REGION) -> FaultMiddleware:
+    """The ASGI app that ``foundry_dr_sandbox.server`` serves over HTTPS on the ``keyvault`` port.
+
+    An outage does not take the vault down (``outage_takes_down=False``): it makes it read-only,
+    which :meth:`KeyVaultApp.route` applies; throttling/latency/fail-nth are applied by the
+    middleware. Requests are logged under the vault's home region."""
+    app = KeyVaultApp(config, faults, region)
+    return FaultMiddleware(app, faults, SERVICE, lambda _scope: region, _fault_answer, outage_takes_down=False)

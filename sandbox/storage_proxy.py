@@ -5,8 +5,9 @@ The proxy forwards each request to Azurite unchanged -- method, raw path, query,
 including ``Host`` (Azurite allows a cross-account server-side copy only when the copy
 source's host equals the request's host; every account shares this origin, so it does) --
 and streams both bodies, so Azurite's real semantics hold for every call that passes.
-Before forwarding it asks the shared :class:`~foundry_dr_sandbox.faults.FaultEngine` whether the
-account's region is down, throttled or due to fail.
+Before forwarding, :class:`~foundry_dr_sandbox.fault_middleware.FaultMiddleware` asks the shared
+:class:`~foundry_dr_sandbox.faults.FaultEngine` whether the account's region is down, throttled or
+due to fail, and logs every request (a client that leaves mid-request: 499).
 
 It sits on the replication hot path (benchmarked against rclone), hence plain ASGI without a
 router, a small pooled HTTP/1.1 client for the hop to Azurite (:mod:`foundry_dr_sandbox.upstream`; httpx
@@ -25,15 +26,15 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-from foundry_dr_sandbox.asgi_utils import abort_connection
+from foundry_dr_sandbox.asgi_utils import ClientGone, read_body
 from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.fault_middleware import FaultMiddleware
 from foundry_dr_sandbox.faults import Decision, FaultEngine
 from foundry_dr_sandbox.upstream import Pool, UpstreamError
 
 SERVICE = "storage"
 MAX_CONNECTIONS = 256  # the replicator runs 64+ concurrent transfers
 SMALL_BODY = 256 * 1024  # bodies up to this size are read whole: cheaper than a stream
-CLIENT_CLOSED = 499  # logged when the client disconnects mid-request (nginx's convention)
 
 # Hop-by-hop headers (RFC 9110 7.6.1) are for one connection, not for the next hop. Azurite's
 # Date/Server are dropped because uvicorn adds its own; duplicates would break date parsing.
@@ -80,9 +81,8 @@ def storage_error(decision: Decision) -> tuple[int, list[tuple[bytes, bytes]], b
 class StorageProxy:
     """The ASGI app. The upstream pool is created lazily, inside the server's event loop."""
 
-    def __init__(self, config: SandboxConfig, faults: FaultEngine) -> None:
+    def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.faults = faults
         self._pool: Pool | None = None
 
     @property
@@ -92,36 +92,13 @@ class StorageProxy:
         return self._pool
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return  # lifespan/websocket: nothing to do
-        method: str = scope["method"]
-        path: str = scope["path"]
-        account = path.lstrip("/").split("/", 1)[0]
-        region = self.config.account_region(account)
-
-        decision = await self.faults.decide(SERVICE, region, method, path)
-        if decision is not None:
-            if decision.reset:
-                self.faults.record(SERVICE, region, method, path, 0)
-                await abort_connection(receive)
-                return
-            status, headers, body = storage_error(decision)
-            self.faults.record(SERVICE, region, method, path, status)
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-
-        if method == "PUT":
+        # Faults and the request log: FaultMiddleware, around this app (create_storage_proxy_app).
+        if scope["method"] == "PUT":
             rejection = await self._sync_copy_rejection(scope)
             if rejection is not None:
-                status, headers, body = storage_error(rejection)
-                self.faults.record(SERVICE, region, method, path, status)
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                await _send_error(send, rejection)
                 return
-
-        status = await self._forward(scope, receive, send)
-        self.faults.record(SERVICE, region, method, path, status)
+        await self._forward(scope, receive, send)
 
     async def _sync_copy_rejection(self, scope: dict[str, Any]) -> Decision | None:
         """Copy Blob From URL (``x-ms-requires-sync: true``) of an append or page blob: Azure's 409.
@@ -184,7 +161,8 @@ class StorageProxy:
             return None
         return url.netloc, url.path + (b"?" + url.query if url.query else b"")
 
-    async def _forward(self, scope: dict[str, Any], receive: Any, send: Any) -> int:
+    async def _forward(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Relay the request to Azurite and its answer back; nothing is sent if the client left."""
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string") or b""
         target = raw_path + (b"?" + query if query else b"")
@@ -206,18 +184,19 @@ class StorageProxy:
             content = _request_body(receive)
         elif length:
             try:
-                content = await _read_body(receive)
+                content = await read_body(receive)
             except ClientGone:
-                return CLIENT_CLOSED
+                return
         else:
             content = None
 
         try:
             response = await self.pool.request(scope["method"], target, headers, content)
         except UpstreamError as exc:
-            return await _bad_gateway(send, exc)
+            await _bad_gateway(send, exc)
+            return
         except ClientGone:
-            return CLIENT_CLOSED
+            return
         try:
             out = [(k, v) for k, v in response.headers if k not in _RESPONSE_SKIP]
             await send({"type": "http.response.start", "status": response.status, "headers": out})
@@ -226,23 +205,6 @@ class StorageProxy:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             response.release()
-        return response.status
-
-
-class ClientGone(Exception):
-    """The client disconnected while sending its request body."""
-
-
-async def _read_body(receive: Any) -> bytes:
-    parts: list[bytes] = []
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        parts.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    return b"".join(parts)
 
 
 async def _request_body(receive: Any) -> AsyncIterator[bytes]:
@@ -257,15 +219,22 @@ async def _request_body(receive: Any) -> AsyncIterator[bytes]:
         more = message.get("more_body", False)
 
 
-async def _bad_gateway(send: Any, exc: Exception) -> int:
-    """Azurite unreachable: answer like an unavailable storage front end (retryable 503)."""
-    decision = Decision(503, "ServiceUnavailable", f"Azurite is not reachable ({type(exc).__name__}).")
+async def _send_error(send: Any, decision: Decision) -> None:
     status, headers, body = storage_error(decision)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-    return status
 
 
-def create_storage_proxy_app(config: SandboxConfig, faults: FaultEngine) -> StorageProxy:
-    """The ASGI app that ``foundry_dr_sandbox.server`` serves on the ``storage`` port (plain http)."""
-    return StorageProxy(config, faults)
+async def _bad_gateway(send: Any, exc: Exception) -> None:
+    """Azurite unreachable: answer like an unavailable storage front end (retryable 503)."""
+    await _send_error(send, Decision(503, "ServiceUnavailable", f"Azurite is not reachable ({type(exc).__name__})."))
+
+
+def create_storage_proxy_app(config: SandboxConfig, faults: FaultEngine) -> FaultMiddleware:
+    """The ASGI app that ``foundry_dr_sandbox.server`` serves on the ``storage`` port (plain http):
+    the proxy behind the fault middleware, which fails a request by its account's region."""
+
+    def region(scope: dict[str, Any]) -> str | None:
+        return config.account_region(scope["path"].lstrip("/").split("/", 1)[0])
+
+    return FaultMiddleware(StorageProxy(config), faults, SERVICE, region, storage_error)
