@@ -5,6 +5,11 @@ instead of answered. ASGI has no way to say that, so it reaches for the transpor
 uvicorn's ``receive`` callable; when that is not available it falls back to an exception, which
 uvicorn turns into a 500 (or a cut connection once a response has started).
 :func:`read_body` reads a request body whole.
+
+No Azure behaviour lives here: these are transport helpers for the sandbox's test mechanisms. The
+reset uses ``SO_LINGER`` with a zero timeout, which makes ``close()`` send RST (socket(7),
+"SO_LINGER"); ASGI messages are as the ASGI HTTP spec defines them (``http.request`` with
+``more_body``, ``http.disconnect``: asgi.readthedocs.io, "HTTP & WebSocket ASGI Message Format").
 """
 
 from __future__ import annotations

@@ -13,6 +13,15 @@ The Key Vault data plane and the storage proxy are plain ASGI apps. Both are wra
    client went away. An app that knows the caller names it with :func:`set_principal`.
 
 A request whose app raises is not logged (as before: the server answers it 500 itself).
+
+Where this comes from: fault injection is the sandbox's test mechanism, not Azure behaviour --
+Azure has no switch that fails the nth request. What a fault *looks like* to the SDK is Azure's:
+each front renders its own documented error shape (the storage proxy: Storage's XML ``<Error>``
+with ``ServerBusy`` 503, learn.microsoft.com "Blob Storage error codes" / "Common REST API error
+codes"; the Key Vault data plane: its JSON ``{"error": {"code", "message"}}`` with 429 on
+throttling, learn.microsoft.com "Azure Key Vault throttling guidance"), and an outage in ``reset``
+mode drops the TCP connection, which is what a client sees of an unreachable region. 499
+(:data:`CLIENT_CLOSED`) is a log value only (nginx's convention); no client ever receives it.
 """
 
 from __future__ import annotations

@@ -13,6 +13,14 @@ proportional to ``scale``).
 This module applies it. Everything goes through the real SDK clients (MLClient, the management
 clients, the blob client) over HTTPS, the way a team would have built its hub, so seeding also
 exercises the emulator. Idempotent: a second seed changes nothing that exists.
+
+Nothing here emulates Azure: the applier does what a customer's script would (GET, PUT what is
+missing through ``ResourceManagementClient.resources.begin_create_or_update_by_id``, tolerate
+``ResourceExistsError`` on a re-run). The default datastore it writes blobs to is the one the
+workspace itself came with (``datastores.get_default()``; the ML provider creates it, as Azure
+does -- learn.microsoft.com, "Create datastores": every workspace has ``workspaceblobstore`` as its
+default). The one sandbox-only mechanism is :class:`~foundry_dr_sandbox.control.Control`, which
+stands in for ``docker push`` because ACR's registry data plane is not emulated.
 """
 
 from __future__ import annotations

@@ -13,6 +13,13 @@ blue (latest model) / green (the version before) at 90/10, a batch endpoint with
 four jobs (two held Running) and a nightly schedule. Blobs: ``40 * scale`` files with nested
 paths, metadata and content types in the hub's default datastore and in the extra account's
 ``training-data`` container.
+
+Where this comes from: it is test data -- the hub a customer's team would have built -- not
+emulated Azure behaviour. Each body is a *request* a customer sends, shaped after the official
+create example of its operation in ``Azure/azure-rest-api-specs`` (cited at each builder), and
+the sandbox's ARM contract check (``arm/core/contract.py``) accepts or refuses it as ARM would;
+what Azure does in answer (defaults, read-only properties, the workspace's default datastore)
+is the providers' job, with their own citations.
 """
 
 from __future__ import annotations
@@ -120,14 +127,20 @@ def connection_key(name: str) -> str:
 
 
 def storage_account_body(location: str) -> dict:
+    # Shape: specification/storage/resource-manager/Microsoft.Storage/stable/2023-05-01/examples/
+    # StorageAccountCreate.json (kind, sku, location; properties may be empty).
     return {"location": location, "kind": "StorageV2", "sku": {"name": "Standard_RAGRS"}, "properties": {}}
 
 
 def compute_body(location: str) -> dict:
+    # Shape: specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/
+    # stable/2024-04-01/examples/Compute/createOrUpdate/AmlCompute.json.
     return {"location": location, "properties": {"computeType": "AmlCompute", "properties": _copy(COMPUTE)}}
 
 
 def online_endpoint_body(location: str, project: str, traffic: dict | None = None) -> dict:
+    # Shape: .../Microsoft.MachineLearningServices/stable/2024-04-01/examples/Workspace/OnlineEndpoint/
+    # createOrUpdate.json (authMode, traffic, identity, kind).
     properties: dict[str, Any] = {"authMode": "Key", "description": f"Scores {model_name(project)}"}
     if traffic is not None:
         properties["traffic"] = dict(traffic)
@@ -141,6 +154,8 @@ def online_endpoint_body(location: str, project: str, traffic: dict | None = Non
 
 
 def online_deployment_body(location: str, model_id: str, environment_id: str) -> dict:
+    # Shape: .../Microsoft.MachineLearningServices/stable/2024-04-01/examples/OnlineDeployment/
+    # ManagedOnlineDeployment/createOrUpdate.json (sku.capacity = instances; endpointComputeType Managed).
     return {
         "location": location,
         "kind": "Managed",
@@ -162,6 +177,8 @@ class BlobFile:
 
 
 def blob_file(i: int, rng: random.Random) -> BlobFile:
+    # Test data only: the folder layout mimics what Azure ML writes to a datastore (data assets,
+    # model folders, images, run logs); nothing about it is Azure behaviour.
     """Blob number ``i`` of a container; its bytes come from ``rng`` (one per seed, seeded
     with :data:`BLOB_RNG_SEED`, drawn in order over all the containers)."""
     kind = i % 4
@@ -278,6 +295,8 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
     # shared resources
     for account in [p.storage_account, *p.extra_storage_accounts]:
         steps.append(Arm(storage_id(account), storage_account_body(loc), API_VERSIONS["storage"]))
+    # Key Vault: the writable part of .../Microsoft.KeyVault/stable/2023-07-01/examples/getVault.json
+    # (tenantId, sku family A, enableSoftDelete, enableRbacAuthorization).
     steps.append(
         Arm(
             kv_id,
@@ -294,6 +313,9 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
         )
     )
     if acr is not None and acr_id is not None:
+        # ACR: specification/containerregistry/.../stable/2023-07-01/examples/RegistryCreate.json. The
+        # repositories are pushed through the sandbox's control API: ACR's data plane (docker push) is
+        # not emulated, so this stands in for a team's image pushes (a sandbox mechanism).
         steps.append(
             Arm(
                 acr_id,
@@ -304,6 +326,10 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
         repos = {name: {"tags": {tag: image_digest(name, tag) for tag in tags}} for name, tags in IMAGES.items()}
         steps.append(Repositories(acr.name, repos))
     if p.application_insights:
+        # Log Analytics: specification/operationalinsights/.../stable/2023-09-01/examples/WorkspacesCreate.json;
+        # Application Insights: specification/applicationinsights/.../stable/2020-02-02/examples/
+        # ComponentsCreate.json. Workspace-based (WorkspaceResourceId): classic components are retired
+        # (learn.microsoft.com, "Migrate to workspace-based Application Insights resources").
         logs = f"{rg_id}/providers/Microsoft.OperationalInsights/workspaces/{p.log_analytics}"
         steps.append(
             Arm(
@@ -324,6 +350,8 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
             )
         )
     if p.ai_services:
+        # AI Services: specification/cognitiveservices/.../stable/2024-10-01/examples/CreateAccount.json
+        # (kind, sku S0, customSubDomainName).
         steps.append(
             Arm(
                 f"{rg_id}/providers/Microsoft.CognitiveServices/accounts/{p.ai_services}",
@@ -350,6 +378,9 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
         hub_props["containerRegistry"] = acr_id
     if p.application_insights:
         hub_props["applicationInsights"] = appi_id
+    # Hub and projects: .../Microsoft.MachineLearningServices/stable/2024-04-01/examples/Workspace/create.json
+    # (kind Hub / Project with hubResourceId: learn.microsoft.com, "Create a hub using the Azure CLI" /
+    # "What is an Azure AI Foundry hub?").
     hub_id = ws_id(p.hub)
     steps.append(
         Arm(
@@ -382,6 +413,7 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
         extra = p.extra_storage_accounts[0]
         steps.append(
             Arm(
+                # .../stable/2024-04-01/examples/Datastore/AzureBlobWAccountKey/createOrUpdate.json
                 f"{hub_id}/datastores/{EXTRA_DATASTORE}",
                 {
                     "properties": {
