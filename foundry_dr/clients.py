@@ -18,6 +18,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from azure.core import AzureClouds
+from azure.mgmt.core.tools import get_arm_endpoints
+
 from foundry_dr.errors import SandboxNotRunning
 from foundry_dr.retry import SDK_RETRY, STORAGE_RETRY
 from foundry_dr.sides import Side
@@ -41,40 +44,45 @@ SANDBOX_DIR_VARIABLE = "FOUNDRY_DR_SANDBOX_DIR"
 
 @dataclass(frozen=True)
 class CloudEndpoints:
-    """Endpoints of one Azure cloud (public values from the Azure SDK documentation)."""
+    """Endpoints of one Azure cloud. ARM's endpoint and token scope come from azure-mgmt-core
+    (``get_arm_endpoints``), the Entra ID authority from azure-identity (``AzureAuthorityHosts``);
+    only the data-plane DNS suffixes, which no Azure SDK exports, are written here (learn.microsoft.com,
+    "Azure Government endpoint mappings" and "Azure China developer guide")."""
 
     name: str
-    resource_manager: str
-    authority_host: str
+    setting: AzureClouds
+    authority: str  # the name of its AzureAuthorityHosts constant (azure.identity is imported when needed)
     storage_suffix: str
     keyvault_suffix: str
 
     @property
+    def authority_host(self) -> str:
+        from azure.identity import AzureAuthorityHosts
+
+        return getattr(AzureAuthorityHosts, self.authority)
+
+    @property
+    def resource_manager(self) -> str:
+        return get_arm_endpoints(self.setting)["resource_manager"]
+
+    @property
     def arm_scope(self) -> str:
-        return self.resource_manager.rstrip("/") + "/.default"
+        # US Government's scope is management.core.usgovcloudapi.net, not its endpoint's host.
+        return get_arm_endpoints(self.setting)["credential_scopes"][0]
 
 
 AZURE_CLOUDS: dict[str, CloudEndpoints] = {
     "AzureCloud": CloudEndpoints(
-        "AzureCloud",
-        "https://management.azure.com/",
-        "login.microsoftonline.com",
-        "core.windows.net",
-        "vault.azure.net",
+        "AzureCloud", AzureClouds.AZURE_PUBLIC_CLOUD, "AZURE_PUBLIC_CLOUD",
+        "core.windows.net", "vault.azure.net",
     ),
     "AzureUSGovernment": CloudEndpoints(
-        "AzureUSGovernment",
-        "https://management.usgovcloudapi.net/",
-        "login.microsoftonline.us",
-        "core.usgovcloudapi.net",
-        "vault.usgovcloudapi.net",
+        "AzureUSGovernment", AzureClouds.AZURE_US_GOVERNMENT, "AZURE_GOVERNMENT",
+        "core.usgovcloudapi.net", "vault.usgovcloudapi.net",
     ),
     "AzureChinaCloud": CloudEndpoints(
-        "AzureChinaCloud",
-        "https://management.chinacloudapi.cn/",
-        "login.chinacloudapi.cn",
-        "core.chinacloudapi.cn",
-        "vault.azure.cn",
+        "AzureChinaCloud", AzureClouds.AZURE_CHINA_CLOUD, "AZURE_CHINA",
+        "core.chinacloudapi.cn", "vault.azure.cn",
     ),
 }
 

@@ -146,3 +146,24 @@ def test_unknown_sandbox_account_is_refused(tmp_path: Path) -> None:
     factory = ClientFactory(load_plan(PLANS / "sandbox.yaml"), sandbox_env=sandbox_env(tmp_path))
     with pytest.raises(ValueError, match="not one of the sandbox's accounts"):
         factory.blob_service("nosuchaccount")
+
+
+# learn.microsoft.com, "Azure Government developer guide": ARM's token audience in US Government is
+# https://management.core.usgovcloudapi.net/ (azure-mgmt-core's get_arm_endpoints agrees), not the
+# endpoint's own host; the public and China clouds use their endpoint.
+ARM_SCOPES = {
+    "AzureCloud": "https://management.azure.com/.default",
+    "AzureUSGovernment": "https://management.core.usgovcloudapi.net/.default",
+    "AzureChinaCloud": "https://management.chinacloudapi.cn/.default",
+}
+
+
+@pytest.mark.parametrize("cloud", sorted(ARM_SCOPES))
+def test_management_clients_ask_for_the_cloud_s_arm_token_scope(cloud: str) -> None:
+    primary, secondary = REGIONS[cloud]
+    plan = apply_overrides(
+        load_plan(PLANS / "example-azure.yaml"),
+        [f"cloud={cloud}", f"primary.location={primary}", f"secondary.location={secondary}"],
+    )
+    client = ClientFactory(plan).resource_client(plan.primary.subscription_id)
+    assert client._config.credential_scopes == [ARM_SCOPES[cloud]]
