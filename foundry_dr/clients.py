@@ -27,8 +27,10 @@ from foundry_dr.sides import Side
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
+    from azure.containerregistry import ContainerRegistryClient
     from azure.core.credentials import TokenCredential
     from azure.keyvault.secrets import SecretClient
+    from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
     from azure.mgmt.resource.deployments import DeploymentsMgmtClient
     from azure.mgmt.resource.resources import ResourceManagementClient
@@ -66,6 +68,12 @@ class CloudEndpoints:
         return get_arm_endpoints(self.setting)["resource_manager"]
 
     @property
+    def acr_audience(self) -> str:
+        # azure-containerregistry's README, "Create a client": ACR's own audience in the public
+        # cloud, the ARM endpoint in national clouds.
+        return ACR_AUDIENCE if self.setting == AzureClouds.AZURE_PUBLIC_CLOUD else self.resource_manager.rstrip("/")
+
+    @property
     def arm_scope(self) -> str:
         # US Government's scope is management.core.usgovcloudapi.net, not its endpoint's host.
         return get_arm_endpoints(self.setting)["credential_scopes"][0]
@@ -86,6 +94,8 @@ AZURE_CLOUDS: dict[str, CloudEndpoints] = {
     ),
 }
 
+
+ACR_AUDIENCE = "https://containerregistry.azure.net"  # azure.containerregistry's DEFAULT_AUDIENCE
 
 MGMT_POOL_SIZE = 32  # runbooks run up to 16 endpoint creations at once; the default pool is 10
 
@@ -263,6 +273,35 @@ class ClientFactory:
             return ContainerRegistryManagementClient(self.credential, subscription_id, **self._mgmt_kwargs())
 
         return self._cached(("registry", subscription_id), build)
+
+    def registry_data_client(self, login_server: str) -> ContainerRegistryClient:
+        """The registry's data plane (tags, manifests) at ``https://{login_server}``; the sandbox
+        serves it under its ARM front (``{arm_endpoint}_acr/{login_server}``). Authentication is
+        ACR's token exchange of the Entra ID token, which the SDK does itself."""
+
+        def build() -> ContainerRegistryClient:
+            from azure.containerregistry import ContainerRegistryClient
+
+            if self.is_sandbox:
+                endpoint = f"{self.sandbox_env['arm_endpoint'].rstrip('/')}/_acr/{login_server}"
+                audience = ACR_AUDIENCE
+            else:
+                endpoint = f"https://{login_server}"
+                audience = AZURE_CLOUDS[self.plan.cloud].acr_audience
+            return ContainerRegistryClient(endpoint, self.credential, audience=audience, **self._transport_kwargs())
+
+        return self._cached(("acr-data", login_server.lower()), build)
+
+    def cognitive_client(self, subscription_id: str) -> CognitiveServicesManagementClient:
+        """AI Services (Cognitive Services) accounts, model deployments, RAI policies and blocklists,
+        the region's models, model capacities and usages."""
+
+        def build() -> CognitiveServicesManagementClient:
+            from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+            return CognitiveServicesManagementClient(self.credential, subscription_id, **self._mgmt_kwargs())
+
+        return self._cached(("cognitive", subscription_id), build)
 
     def blob_account_url(self, account: str) -> str:
         if self.is_sandbox:

@@ -9,16 +9,14 @@ Two layouts, as the plan says:
   ``repository:tag`` that an environment version references in the source registry is imported
   into the other registry with ``importImage`` (server-side, no docker pull/push).
 
-Skipping what is already present: in Azure that check belongs to the ACR data plane (read the
-tag's digest), which needs another client and data-plane RBAC. Instead each import runs with
-``mode="NoForce"``: ACR refuses (409) to move an existing tag, so a 409 is reported as
-"present" and nothing is overwritten. The trade-off: a re-run costs one import call per tag
-(cheap, server-side, nothing copied twice), and a tag that exists in the destination with a
-*different* digest is also a 409 -- it is reported as present with ACR's message rather than
-replaced, which is the safe side (the destination's image is never changed behind its users).
-Where the registry answers NoForce over the *same* digest with a no-op success (the sandbox
-does), the row says ``imported`` although nothing was copied; the counts of a re-run are then
-"imported" rather than "present" -- the registry's content is unchanged either way.
+Skipping what is already present: before importing, the destination registry's data plane
+(``azure-containerregistry``: ``get_tag_properties`` / ``get_manifest_properties``) is asked for the
+tag, and the source's for its digest. Same digest: ``present``, nothing is called. Another digest:
+``conflict``, a problem naming both digests -- the destination's image is never replaced behind its
+users (the import runs with ``mode="NoForce"``). Only a missing tag is imported. This check is
+needed, not an optimisation: ACR fails a NoForce import of *any* existing target tag, same digest
+or not (ImportImageParameters.mode in the Microsoft.ContainerRegistry spec), so without it every
+re-run would count its tags as failed.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ from foundry_dr.asset_sync import ImageRef, parse_image
 from foundry_dr.errors import PermanentError
 from foundry_dr.redact import redact_text
 from foundry_dr.resource_ids import arm_id
-from foundry_dr.retry import is_transient, status_of
+from foundry_dr.retry import is_transient
 from foundry_dr.sides import Direction, sides_of
 from foundry_dr.tasks.retried import RETRIED_BULK
 
@@ -51,8 +49,9 @@ class ImageReport:
     ``mode``: ``geo-replication`` | ``import`` | ``none`` (no registry in the plan).
     ``replication``: for geo-replication, ``{registry, region, name, status, action}`` where
     action is ``exists`` | ``created`` | ``would-create``. ``imports``: per-tag rows
-    ``{image, target, result}`` with result ``imported`` | ``present`` | ``would-import`` |
-    ``skipped`` (not in the source registry) | ``failed``; ``counts`` sums them.
+    ``{image, target, result}`` with result ``imported`` | ``present`` (same digest there) |
+    ``conflict`` (another digest there: a problem) | ``would-import`` | ``skipped`` (not in the
+    source registry) | ``failed``; ``counts`` sums them.
     ``problems``: actionable messages (a replication not Ready, a registry not Premium, ...).
     """
 
@@ -155,6 +154,7 @@ def import_images(
     src_client = factory.registry_client(src.subscription_id)
     dst_client = factory.registry_client(dst.subscription_id)
     login = (src_client.registries.get(src.resource_group, src.registry).login_server or "").lower()
+    dst_login = (dst_client.registries.get(dst.resource_group, dst.registry).login_server or "").lower()
     source_id = arm_id(src.subscription_id, src.resource_group, "Microsoft.ContainerRegistry/registries", src.registry)
     refs: list[tuple[str, ImageRef]] = [(i, parse_image(i)) for i in (images or referenced_images(factory, src_side))]
     counts: dict[str, int] = {}
@@ -166,6 +166,20 @@ def import_images(
         elif dry_run:
             row["result"] = "would-import"
         else:
+            try:
+                state = _destination_state(factory, login, dst_login, ref)
+            except HttpResponseError as exc:
+                if is_transient(exc):
+                    raise
+                state = {"result": "failed", "reason": "could not read the tags (the identity needs AcrPull or "
+                         f"Reader on both registries): {_first_line(exc)}"}  # fmt: skip
+            if state is not None:
+                row.update(state)
+                counts[row["result"]] = counts.get(row["result"], 0) + 1
+                report.imports.append(row)
+                if row["result"] == "conflict":
+                    report.problems.append(f"{dst.registry}: {row['reason']}")
+                continue
             target = f"{ref.repository}:{ref.tag}" if ref.tag else None
             params = ImportImageParameters(
                 source=ImportSource(resource_id=source_id, source_image=ref.source_image),
@@ -177,10 +191,7 @@ def import_images(
                 dst_client.registries.begin_import_image(dst.resource_group, dst.registry, params).result()
                 row["result"] = "imported"
             except HttpResponseError as exc:
-                if status_of(exc) == 409:
-                    row["result"] = "present"
-                    row["reason"] = _first_line(exc)
-                elif is_transient(exc):
+                if is_transient(exc):
                     raise
                 else:
                     row["result"] = "failed"
@@ -189,6 +200,36 @@ def import_images(
         report.imports.append(row)
     report.counts = counts
     return report
+
+
+def _digest(client: Any, ref: ImageRef) -> str | None:
+    """The digest ``ref`` names in a registry (its tag's, or its own if present), None if absent."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        if ref.digest:
+            return client.get_manifest_properties(ref.repository, ref.digest).digest
+        return client.get_tag_properties(ref.repository, ref.tag or "latest").digest
+    except ResourceNotFoundError:
+        return None
+
+
+def _destination_state(factory: ClientFactory, src_login: str, dst_login: str, ref: ImageRef) -> dict | None:
+    """``{"result": "present"|"conflict", ...}`` when the destination already has ``ref``'s tag
+    (or digest); None when it must be imported."""
+    there = _digest(factory.registry_data_client(dst_login), ref)
+    if there is None:
+        return None
+    if ref.digest:
+        return {"result": "present", "digest": there}
+    here = _digest(factory.registry_data_client(src_login), ref)
+    if here == there:
+        return {"result": "present", "digest": there}
+    return {
+        "result": "conflict",
+        "reason": f"{ref.source_image} holds {there} here but {here or 'nothing'} in the source registry; "
+        "left as it is (NoForce). Re-tag or remove it in the destination, then re-run.",
+    }
 
 
 # ---- the task ----------------------------------------------------------------------------------

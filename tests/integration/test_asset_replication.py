@@ -290,7 +290,9 @@ def test_images_imported_between_two_registries(
     seeded: None, sandbox: SandboxConfig, plan: Plan, control: Any
 ) -> None:
     """The two-registry layout: each referenced repo:tag is imported with NoForce; a re-run finds
-    them present; a tag that holds another digest in the destination is never overwritten."""
+    them present (the destination's digest is read first: ACR fails NoForce over any existing
+    tag); a tag that holds another digest in the destination is never overwritten, and is a
+    named conflict, not "present"."""
     uid = f"{random.randint(0, 16**6):06x}"
     src_name, dst_name = f"acrfdre{uid}", f"acrfdrw{uid}"
     two = plan.model_copy(update={
@@ -325,16 +327,18 @@ def test_images_imported_between_two_registries(
         assert "sklearn" not in control(sandbox, "GET", f"/registries/{dst_name}/repositories")["repositories"]
 
         report = import_flow(False)
-        assert report.counts == {"imported": 2, "present": 1, "skipped": 1}, report.imports
+        assert report.counts == {"imported": 2, "conflict": 1, "skipped": 1}, report.imports
+        assert not report.ok and any("serve:2" in p and "sha256:" + "0" * 64 in p for p in report.problems)
         src_repos = control(sandbox, "GET", f"/registries/{src_name}/repositories")["repositories"]
         dst_repos = control(sandbox, "GET", f"/registries/{dst_name}/repositories")["repositories"]
         assert dst_repos["sklearn"]["tags"] == src_repos["sklearn"]["tags"]
         assert dst_repos["serve"]["tags"]["2"] == "sha256:" + "0" * 64  # NoForce: not overwritten
 
-        # a re-run changes nothing: ACR answers NoForce over the same digest with a no-op success
-        # (or a 409, reported as present) -- either way the destination is as before
+        # a re-run imports nothing: the two tags are present with the source's digest, the
+        # conflict stays a conflict, and the destination is as it was
         again = import_flow(False)
-        assert again.ok and again.counts.get("imported", 0) + again.counts.get("present", 0) == 3
+        assert again.counts == {"present": 2, "conflict": 1, "skipped": 1}, again.imports
+        assert not any(row["result"] == "failed" for row in again.imports)
         assert control(sandbox, "GET", f"/registries/{dst_name}/repositories")["repositories"] == dst_repos
     finally:
         f.close()
