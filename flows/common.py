@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import getpass
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -24,6 +25,7 @@ from prefect.events import emit_event
 from prefect.exceptions import FlowPauseTimeout, ObjectAlreadyExists, ObjectNotFound
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
+from prefect.states import Cancelled, State
 from pydantic import Field
 
 from foundry_dr.clients import ClientFactory
@@ -36,16 +38,40 @@ if TYPE_CHECKING:
     from foundry_dr.sides import Side
     from foundry_dr.stores.lock import Lease
 
-__all__ = ["RunbookRun", "approval_gate", "emit", "failover_lock", "flow_run_id", "plan_lock", "publish_report",
-           "resolve_plan", "runbook_run", "timed", "ensure_concurrency_limit"]
+__all__ = ["ApprovalInput", "RunbookRun", "UnplannedApprovalInput", "approval_gate", "cell", "emit", "failover_lock",
+           "flow_run_id", "plan_lock", "publish_report", "rejected", "resolve_plan", "run_name", "runbook_run", "timed",
+           "ensure_concurrency_limit"]
+
+# Not blank: at least one character that is not white space (JSON schema ``pattern`` searches).
+_NOT_BLANK = r"\S"
 
 
+# The form shown in the Prefect UI when a runbook pauses for approval. Every field is required and
+# none has a default, so an untouched form cannot be submitted: the Prefect server validates the
+# answer against this schema and refuses one without a decision, an approver or a reason (the UI
+# shows the error; ``resume_flow_run`` raises). The class docstrings are the forms' descriptions.
 class ApprovalInput(RunInput):
-    """The form shown in the Prefect UI when a runbook pauses for approval."""
+    """Approve or reject: choose a decision and name yourself and the reason (all required)."""
 
-    approve: bool = Field(default=False, description="Approve the changes described above.")
-    approver: str = Field(default="", description="Who approves (name or e-mail).")
-    reason: str = Field(default="", description="Reason or change/incident ticket.")
+    decision: Literal["approve", "reject"] = Field(
+        description="Approve or reject the changes described above (no default: choose one)."
+    )
+    approver: str = Field(
+        min_length=1, max_length=200, pattern=_NOT_BLANK, description="Who decides (name or e-mail)."
+    )
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=_NOT_BLANK, description="Reason or change/incident ticket."
+    )
+
+
+# The cut-over form when an unplanned cut-over was asked for while the primary answered healthy.
+class UnplannedApprovalInput(ApprovalInput):
+    """Approve or reject (all required). The primary is healthy: approving skips the final sync, so confirm it."""
+
+    confirm_unplanned: bool = Field(
+        description="The primary answered healthy, yet this cut-over is unplanned: it skips the final sync, so "
+        "writes to the primary after the last checkpoint stay behind. Turn on to confirm (required to approve)."
+    )
 
 
 def resolve_plan(plan: Plan | str | dict) -> Plan:
@@ -124,6 +150,9 @@ def runbook_run(runbook: str, plan: Plan | str | dict, **payload: Any) -> Iterat
     run = RunbookRun(runbook, resolved, ClientFactory(resolved))
     try:
         yield run
+    except RunbookRejected as exc:
+        run.emit("rejected", timed_out=exc.timed_out or None, approver=exc.approver)
+        raise
     except Exception as exc:
         run.emit("failed", error=type(exc).__name__, **{k: v for k, v in payload.items() if k != "dry_run"})
         raise
@@ -148,36 +177,116 @@ def emit(runbook: str, phase: str, plan: Plan, **payload: Any) -> None:
     )
 
 
-def approval_gate(runbook: str, plan: Plan, *, approve: bool, summary: str, poll_interval: int | None = None) -> dict:
+def approval_gate(
+    runbook: str,
+    plan: Plan,
+    *,
+    approve: bool,
+    summary: str,
+    poll_interval: int | None = None,
+    reason: str = "",
+    confirm_unplanned: bool = False,
+) -> dict:
     """Pause for approval when the plan requires it; return the recorded decision.
 
-    ``approve=True`` (the CLI's ``--approve``) counts as the caller's approval. A rejection or
-    a timeout raises :class:`RunbookRejected` before anything has been changed.
+    ``approve=True`` (the CLI's ``--approve``) counts as the caller's approval (the first one,
+    when the plan wants two approvers: the second still pauses). ``reason`` (the trigger's, e.g.
+    an incident number) is shown in the form. ``confirm_unplanned``: the form also asks to
+    confirm an unplanned cut-over while the primary is healthy. The assessment (``summary``)
+    is published as an artifact before the pause, beside the form. A rejection or a timeout
+    raises :class:`RunbookRejected` before anything has been changed.
     """
     logger = get_run_logger()
-    if not plan.approvals.is_required(runbook):
+    needed = plan.approvals.approvers_required(runbook)
+    if needed == 0:
         return {"decision": "auto", "approver": "plan", "reason": f"approvals.{runbook} is auto"}
-    if approve:
+    if approve and needed == 1:
         return {"decision": "approved", "approver": _local_user(), "reason": "--approve on the command line"}
-    timeout = plan.approvals.timeout_minutes * 60
-    logger.info("waiting for approval of %s (timeout %d min)", runbook, plan.approvals.timeout_minutes)
-    emit(runbook, "awaiting-approval", plan, summary=summary)
-    kwargs: dict[str, Any] = {"timeout": timeout}
-    if poll_interval:
-        kwargs["poll_interval"] = poll_interval
-    try:
-        answer = pause_flow_run(
-            wait_for_input=ApprovalInput.with_initial_data(
-                description=f"## Approve {runbook} for plan `{plan.name}`?\n\n{summary}"
-            ),
-            **kwargs,
-        )
-    except FlowPauseTimeout as exc:
-        raise RunbookRejected(runbook, f"no approval within {plan.approvals.timeout_minutes} min",
-                              timed_out=True) from exc
-    if not answer.approve:
-        raise RunbookRejected(runbook, answer.reason or "rejected", approver=answer.approver or None)
-    return {"decision": "approved", "approver": answer.approver or "unknown", "reason": answer.reason}
+    deadline = time.monotonic() + plan.approvals.timeout_minutes * 60
+    header = f"Approve {runbook} for plan `{plan.name}`?"
+    triggered = f"**Triggered with reason:** {reason}\n\n" if reason else ""
+    _publish_assessment(runbook, plan, f"# {header}\n\n{triggered}{summary}")
+    emit(runbook, "awaiting-approval", plan, summary=summary, reason=reason or None)
+    if approve:
+        first = {"approver": _local_user(), "reason": "--approve on the command line"}
+    else:
+        logger.info("waiting for approval of %s (timeout %d min)", runbook, plan.approvals.timeout_minutes)
+        form = UnplannedApprovalInput if confirm_unplanned else ApprovalInput
+        first = _ask(runbook, plan, form, f"## {header}\n\n{triggered}{summary}", deadline, poll_interval,
+                     needs_confirmation=confirm_unplanned)  # fmt: skip
+    if needed == 1:
+        return {"decision": "approved", "approver": first["approver"], "reason": first["reason"]}
+    logger.info("%s approved by %s; waiting for a second, different approver", runbook, first["approver"])
+    note = (f"**First approval:** {first['approver']} ({first['reason']}). The plan requires a second approver: "
+            "someone else.\n\n")  # fmt: skip
+    second = _ask(runbook, plan, ApprovalInput, f"## Second approval: {header}\n\n{note}{triggered}{summary}",
+                  deadline, poll_interval, not_by=first["approver"])  # fmt: skip
+    return {
+        "decision": "approved", "approver": f"{first['approver']}, {second['approver']}",
+        "reason": f"{first['reason']}; {second['reason']}",
+        "approvers": [first, second],
+    }  # fmt: skip
+
+
+def _ask(
+    runbook: str,
+    plan: Plan,
+    form: type[ApprovalInput],
+    description: str,
+    deadline: float,
+    poll_interval: int | None,
+    *,
+    needs_confirmation: bool = False,
+    not_by: str | None = None,
+) -> dict[str, str]:
+    """One approval: pause with ``form`` until an answer the gate can use, or the deadline.
+
+    The schema already refuses an empty form; what it cannot check (the approver of a second
+    approval being the first one, an approval without the unplanned confirmation) is answered
+    by pausing again with the reason on top, never by approving."""
+    note = ""
+    while True:
+        remaining = int(deadline - time.monotonic())
+        if remaining <= 0:
+            raise RunbookRejected(runbook, f"no approval within {plan.approvals.timeout_minutes} min", timed_out=True)
+        kwargs: dict[str, Any] = {"timeout": remaining}
+        if poll_interval:
+            kwargs["poll_interval"] = poll_interval
+        try:
+            answer = pause_flow_run(
+                wait_for_input=form.with_initial_data(description=redact_text(note + description)), **kwargs
+            )
+        except FlowPauseTimeout as exc:
+            raise RunbookRejected(runbook, f"no approval within {plan.approvals.timeout_minutes} min",
+                                  timed_out=True) from exc
+        approver, reason = answer.approver.strip(), answer.reason.strip()
+        if answer.decision == "reject":
+            raise RunbookRejected(runbook, reason, approver=approver)
+        if not_by is not None and approver.casefold() == not_by.strip().casefold():
+            note = f"**Not accepted:** {approver} gave the first approval; the second must come from someone else.\n\n"
+        elif needs_confirmation and not getattr(answer, "confirm_unplanned", False):
+            note = ("**Not accepted:** approving an unplanned cut-over while the primary is healthy needs "
+                    "`confirm_unplanned` turned on.\n\n")  # fmt: skip
+        else:
+            return {"approver": approver, "reason": reason}
+        get_run_logger().warning("%s: %s; asking again", runbook, note.strip().removeprefix("**Not accepted:** "))
+
+
+def _publish_assessment(runbook: str, plan: Plan, markdown: str) -> None:
+    """The assessment as an artifact at the pause: visible beside the form while the run waits."""
+    create_markdown_artifact(
+        key=f"{runbook}-assessment",
+        markdown=redact_text(markdown),
+        description=f"What {runbook} will change for plan {plan.name} (awaiting approval)",
+    )
+
+
+def rejected(exc: RunbookRejected) -> State:
+    """The final state of a runbook a human rejected (or nobody approved in time): Cancelled,
+    named "Rejected", with a one-line message instead of a failure's traceback. Calling the flow
+    still raises ``exc`` (the state carries it), so the CLI exits with its code (3)."""
+    message = " ".join(str(exc).split())
+    return Cancelled(name="Rejected", message=message, data=exc)
 
 
 def _local_user() -> str:
@@ -200,12 +309,99 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def publish_report(key: str, markdown: str, rows: list[dict] | None = None, table_key: str | None = None) -> None:
-    """Markdown report + optional table artifact, both scrubbed of anything secret-looking."""
-    create_markdown_artifact(key=key, markdown=redact_text(markdown), description=f"{key} report")
+def publish_report(
+    key: str,
+    markdown: str,
+    rows: list[dict] | None = None,
+    table_key: str | None = None,
+    *,
+    description: str | None = None,
+    table_description: str | None = None,
+) -> None:
+    """Markdown report + optional table artifact, both scrubbed of anything secret-looking.
+
+    ``description`` reads as a sentence ("Cut-over report for plan p"); by default it is made
+    from the key and the running flow's plan. Table cells are rendered as words (:func:`cell`)."""
+    plan_name = _current_plan_name()
+    create_markdown_artifact(
+        key=key, markdown=redact_text(markdown), description=description or _describe(key, plan_name)
+    )
     if rows:
-        safe = [{k: redact_text(str(v)) for k, v in row.items()} for row in rows]
-        create_table_artifact(key=table_key or f"{key}-items", table=safe, description=f"{key} items")
+        safe = [{k: redact_text(cell(v)) for k, v in row.items()} for row in rows]
+        table = table_key or f"{key}-items"
+        create_table_artifact(key=table, table=safe, description=table_description or _describe(table, plan_name))
+
+
+def _describe(key: str, plan_name: str | None) -> str:
+    """``cut-over-report`` -> "Cut-over report for plan p"; ``cut-over-jobs`` -> "Cut-over jobs for plan p"."""
+    from foundry_dr.runbooks import NAMES
+
+    runbook = next((n for n in sorted(NAMES, key=len, reverse=True) if key == n or key.startswith(n + "-")), None)
+    if runbook is None:
+        words = key.replace("-", " ")
+    else:
+        rest = key.removeprefix(runbook).strip("-").replace("-", " ") or "report"
+        words = f"{runbook} {rest}"
+    words = words[:1].upper() + words[1:]
+    return f"{words} for plan {plan_name}" if plan_name else words
+
+
+def cell(value: Any) -> str:
+    """A table cell in words: enums by their value (``JobStatus.STARTING`` -> "starting"),
+    mappings as ``key: value`` pairs, lists joined, ``None`` as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        return str(value.value).lower() if isinstance(value.value, str) else cell(value.value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{cell(k)}: {cell(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, str):
+        return value.partition(".")[2].lower() if _is_enum_text(value) else value
+    return str(value)
+
+
+def _is_enum_text(text: str) -> bool:
+    """``JobStatus.STARTING``: an enum's repr that reached us as text (an SDK's ``str()``)."""
+    head, dot, tail = text.partition(".")
+    return bool(dot) and head[:1].isupper() and head.isidentifier() and tail.isupper() and tail.isidentifier()
+
+
+def _current_plan_name() -> str | None:
+    ctx = FlowRunContext.get()
+    return _plan_name(ctx.parameters.get("plan")) if ctx and ctx.parameters else None
+
+
+def _plan_name(plan: Any) -> str | None:
+    if isinstance(plan, Plan):
+        return plan.name
+    if isinstance(plan, dict):
+        return str(plan.get("name")) if plan.get("name") else None
+    if isinstance(plan, str | Path) and str(plan):
+        try:
+            return load_plan(plan).name
+        except Exception:  # noqa: BLE001 - a name only: the flow reports a bad plan itself
+            return Path(plan).stem
+    return None
+
+
+def run_name(runbook: str, *modes: str) -> Callable[[], str]:
+    """Prefect's ``flow_run_name`` for a runbook: ``cut-over · <plan> · <mode>``, from the run's
+    parameters named in ``modes`` (and "dry run" when it is one), instead of a random name."""
+
+    def name() -> str:
+        ctx = FlowRunContext.get()
+        params = dict(ctx.parameters or {}) if ctx else {}
+        parts = [runbook, _plan_name(params.get("plan")) or "?"]
+        parts += [str(getattr(params[m], "value", params[m])) for m in modes if params.get(m) not in (None, "")]
+        if params.get("dry_run"):
+            parts.append("dry run")
+        return " · ".join(parts)
+
+    return name
 
 
 @contextmanager

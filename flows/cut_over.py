@@ -14,20 +14,24 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 
 from foundry_dr.checkpoint import rpo_status
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import CutOverRefused
+from foundry_dr.errors import CutOverRefused, RunbookRejected
 from foundry_dr.flows.common import (
     approval_gate,
     failover_lock,
     flow_run_id,
     publish_report,
+    rejected,
+    run_name,
     runbook_run,
 )
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
+from foundry_dr.pointer import ActivePointer
 from foundry_dr.stores.checkpoint import read_checkpoint
 from foundry_dr.stores.pointer import read_pointer
 from foundry_dr.tasks.inventory import snapshot_inventory
@@ -39,9 +43,8 @@ RUNBOOK = "cut-over"
 Mode = Literal["auto", "planned", "unplanned"]
 
 
-
-
-@flow(name=RUNBOOK, description="Fail over to the secondary region: approval, lock, pointer flip, job resubmission.")
+@flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK, "mode"),
+      description="Fail over to the secondary region: approval, lock, pointer flip, job resubmission.")  # fmt: skip
 def cut_over(
     plan: Plan | str,
     approve: bool = False,
@@ -51,28 +54,54 @@ def cut_over(
     outage_started_at: datetime | None = None,
     lock_wait_seconds: float | None = None,
     approval_poll_seconds: int | None = None,
+) -> dict[str, Any] | State:
+    try:
+        return _cut_over(plan, approve, dry_run, mode, reason, outage_started_at, lock_wait_seconds,
+                         approval_poll_seconds)  # fmt: skip
+    except RunbookRejected as exc:
+        return rejected(exc)
+
+
+def _cut_over(
+    plan: Plan | str,
+    approve: bool,
+    dry_run: bool,
+    mode: Mode,
+    reason: str,
+    outage_started_at: datetime | None,
+    lock_wait_seconds: float | None,
+    approval_poll_seconds: int | None,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     with runbook_run(RUNBOOK, plan, mode=mode, dry_run=dry_run) as run:
         plan, factory, started, t0, timeline = run.plan, run.factory, run.started, run.t0, run.timeline
         with failover_lock(plan, RUNBOOK, lock_wait_seconds, factory) as lease:
-            with run.step("assess"):
-                assessment = assess(factory, plan, mode)
-            summary = assessment["markdown"]
-            if assessment["pointer"].active == "secondary":
+            # The state first: with the secondary serving there is nothing to cut over, whatever the
+            # mode or the primary's health (a final sync from the old primary would overwrite the
+            # serving secondary's writes). Stale allowed: during an outage the primary's store is
+            # unreadable; a flip is fenced by the lock's token anyway.
+            pointer, source = read_pointer(factory, allow_stale=True)
+            if pointer.active == "secondary":
                 message = (f"nothing to do: the secondary ({plan.secondary.hub}) already serves since "
-                           f"{assessment['pointer'].changed_at.isoformat(timespec='seconds')}; nothing changed")
-                publish_report("cut-over-report", f"# cut-over: plan `{plan.name}`\n\n- {message}\n\n{summary}")
+                           f"{pointer.changed_at.isoformat(timespec='seconds')} (pointer from {source}); "
+                           "nothing changed")  # fmt: skip
+                publish_report("cut-over-report", f"# Cut-over: plan `{plan.name}`\n\n- {message}")
                 logger.info(message)
                 run.emit("completed", nothing_to_do=True)
                 return {"nothing_to_do": True, "active": "secondary", "summary": message}
+            with run.step("assess"):
+                assessment = assess(factory, plan, mode, pointer, source)
+            summary = assessment["markdown"]
             if dry_run:
-                publish_report("cut-over-report", f"# cut-over (dry run): plan `{plan.name}`\n\n{summary}")
+                publish_report("cut-over-report", f"# Cut-over (dry run): plan `{plan.name}`\n\n{summary}")
                 run.emit("completed", dry_run=True, mode=assessment["mode"])
                 return {"dry_run": True, "mode": assessment["mode"], "assessment": _public(assessment)}
+            # unplanned while the primary answers: the final sync is skipped on purpose; confirm it
+            confirm = assessment["mode"] == "unplanned" and assessment["primary"]["healthy"]
             decision = approval_gate(
-                RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds
-            )
+                RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds,
+                reason=reason, confirm_unplanned=confirm,
+            )  # fmt: skip
             chosen = assessment["mode"]
             if chosen == "planned":
                 with run.step("stop primary schedules"):
@@ -128,8 +157,9 @@ def cut_over(
     return result
 
 
-def assess(factory: ClientFactory, plan: Plan, mode: Mode) -> dict[str, Any]:
-    """Probe both sides, pick the mode, measure the RPO exposure; raise if unsafe."""
+def assess(factory: ClientFactory, plan: Plan, mode: Mode, pointer: ActivePointer, source: str) -> dict[str, Any]:
+    """Probe both sides, pick the mode, measure the RPO exposure; raise if unsafe. ``pointer``
+    (read from ``source``) says the primary serves."""
     primary = probe_side(factory, "primary")
     secondary = probe_side(factory, "secondary")
     if not secondary["healthy"]:
@@ -148,14 +178,14 @@ def assess(factory: ClientFactory, plan: Plan, mode: Mode) -> dict[str, Any]:
         if chosen == "planned"
         else f"everything written to the primary after {rpo['checkpoint'] or 'ever (no checkpoint!)'}"
     )
-    # stale allowed: during an outage the primary's store is unreadable; the flip is fenced
-    pointer, source = read_pointer(factory, allow_stale=True)
     lines = [
         f"- mode: **{chosen}** (asked: {mode})",
         f"- primary healthy: {primary['healthy']} ({_probe_text(primary)})",
         f"- secondary healthy: {secondary['healthy']} ({_probe_text(secondary)})",
         f"- last checkpoint: {rpo['checkpoint']}; RPO exposure: {exposure}",
         f"- active hub now: {pointer.active} ({pointer.hub}; from {source})",
+        *([f"- **unplanned while the primary is healthy**: the final sync is skipped; {exposure} stays behind "
+           "(approving needs the confirmation)"] if chosen == "unplanned" and primary["healthy"] else []),
         f"- will change: {'disable primary schedules, final sync, ' if chosen == 'planned' else ''}"
         "scale the secondary to production size, enable its schedules, flip the active-hub pointer to "
         f"{plan.secondary.hub}, resubmit interrupted jobs in the secondary",
@@ -179,7 +209,7 @@ def _public(assessment: dict[str, Any]) -> dict[str, Any]:
 def _report(plan: Plan, started: datetime, assessment: dict[str, Any], result: dict[str, Any]) -> None:
     rpo = result["rpo"]
     lines = [
-        f"# cut-over: plan `{plan.name}` ({result['mode']})",
+        f"# Cut-over: plan `{plan.name}` ({result['mode']})",
         "",
         f"- started {started.isoformat(timespec='seconds')}; approval: {result['approval']['decision']} by "
         f"{result['approval']['approver']} ({result['approval']['reason']})",
@@ -198,4 +228,5 @@ def _report(plan: Plan, started: datetime, assessment: dict[str, Any], result: d
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in result["timeline"].items()),
     ]
-    publish_report("cut-over-report", "\n".join(lines), result["jobs"] or None, "cut-over-jobs")
+    publish_report("cut-over-report", "\n".join(lines), result["jobs"] or None, "cut-over-jobs",
+                   table_description=f"Jobs resubmitted or cancelled by the cut-over of plan {plan.name}")  # fmt: skip

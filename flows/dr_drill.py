@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger
 from foundry_dr.clients import ClientFactory
 from foundry_dr.drill import DrillRecord, evaluate_objectives, render_drill_report
 from foundry_dr.errors import DrillRefused, RecordChanged
-from foundry_dr.flows.common import emit, failover_lock, flow_run_id, publish_report, runbook_run, timed
+from foundry_dr.flows.common import emit, failover_lock, flow_run_id, publish_report, run_name, runbook_run, timed
 from foundry_dr.flows.provision_secondary import provision_secondary
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
@@ -34,7 +34,8 @@ RUNBOOK = "dr-drill"
 
 
 
-@flow(name=RUNBOOK, description="Test failover into the secondary; measures RTO/RPO; never touches the pointer.")
+@flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK),
+      description="Test failover into the secondary; measures RTO/RPO; never touches the pointer.")  # fmt: skip
 def dr_drill(
     plan: Plan | str, approve: bool = False, dry_run: bool = False, lock_wait_seconds: float | None = None
 ) -> dict[str, Any]:

@@ -14,13 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import FailBackRefused
+from foundry_dr.errors import FailBackRefused, RunbookRejected
 from foundry_dr.flows.common import (
     approval_gate,
     failover_lock,
     publish_report,
+    rejected,
+    run_name,
     runbook_run,
 )
 from foundry_dr.flows.recreate_deployments import recreate_deployments
@@ -36,9 +39,8 @@ from foundry_dr.tasks.replication_schedule import set_replication_schedules
 RUNBOOK = "fail-back"
 
 
-
-
-@flow(name=RUNBOOK, description="Return production to the primary region after an outage, losing nothing.")
+@flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK),
+      description="Return production to the primary region after an outage, losing nothing.")  # fmt: skip
 def fail_back(
     plan: Plan | str,
     approve: bool = False,
@@ -46,6 +48,20 @@ def fail_back(
     reason: str = "",
     lock_wait_seconds: float | None = None,
     approval_poll_seconds: int | None = None,
+) -> dict[str, Any] | State:
+    try:
+        return _fail_back(plan, approve, dry_run, reason, lock_wait_seconds, approval_poll_seconds)
+    except RunbookRejected as exc:
+        return rejected(exc)
+
+
+def _fail_back(
+    plan: Plan | str,
+    approve: bool,
+    dry_run: bool,
+    reason: str,
+    lock_wait_seconds: float | None,
+    approval_poll_seconds: int | None,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     with runbook_run(RUNBOOK, plan, dry_run=dry_run) as run:
@@ -59,7 +75,7 @@ def fail_back(
             pointer, source = read_pointer(factory)  # both regions answer here: no stale answer
             if pointer.active != "secondary":
                 message = f"nothing to do: the primary ({plan.primary.hub}) serves; nothing changed"
-                publish_report("fail-back-report", f"# fail-back: plan `{plan.name}`\n\n- {message}")
+                publish_report("fail-back-report", f"# Fail-back: plan `{plan.name}`\n\n- {message}")
                 run.emit("completed", nothing_to_do=True)
                 return {"nothing_to_do": True, "active": "primary", "summary": message}
             since, source_since = recovery_point(factory, pointer)
@@ -86,11 +102,11 @@ def fail_back(
                 "the primary's, scale the secondary to its standby size",
             ])  # fmt: skip
             if dry_run:
-                publish_report("fail-back-report", f"# fail-back (dry run): plan `{plan.name}`\n\n{summary}")
+                publish_report("fail-back-report", f"# Fail-back (dry run): plan `{plan.name}`\n\n{summary}")
                 run.emit("completed", dry_run=True)
                 return {"dry_run": True, "summary": summary}
             decision = approval_gate(
-                RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds
+                RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds, reason=reason
             )
             with run.step("flip pointer"):
                 written = run.flip_pointer(
@@ -113,7 +129,7 @@ def fail_back(
                 "replication_schedules_resumed": resumed,
             }  # fmt: skip
             lines = [
-                f"# fail-back: plan `{plan.name}`",
+                f"# Fail-back: plan `{plan.name}`",
                 "",
                 f"- approval: {decision['decision']} by {decision['approver']} ({decision['reason']})",
                 summary,

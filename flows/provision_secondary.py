@@ -20,16 +20,25 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.concurrency.sync import concurrency
+from prefect.states import State
 
 from foundry_dr import drift
 from foundry_dr.arm_template import render, template_problems
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import DeploymentFailed, QuotaExceeded, SoftDeletedBlocking, VerificationFailed
+from foundry_dr.errors import (
+    DeploymentFailed,
+    QuotaExceeded,
+    RunbookRejected,
+    SoftDeletedBlocking,
+    VerificationFailed,
+)
 from foundry_dr.flows.common import (
     approval_gate,
     ensure_concurrency_limit,
     now_iso,
     publish_report,
+    rejected,
+    run_name,
     runbook_run,
     timed,
 )
@@ -45,17 +54,23 @@ RUNBOOK = "provision-secondary"
 APPROVAL_POLL_SECONDS = 2
 
 
-
-
-
-
-@flow(name=RUNBOOK, description="Provision the secondary hub from the primary's live state (ARM template).")
+@flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK),
+      description="Provision the secondary hub from the primary's live state (ARM template).")  # fmt: skip
 def provision_secondary(
     plan: Plan | str,
     approve: bool = False,
     dry_run: bool = False,
     template_out: str | None = None,
     recover_soft_deleted: bool = False,
+) -> dict[str, Any] | State:
+    try:
+        return _provision_secondary(plan, approve, dry_run, template_out, recover_soft_deleted)
+    except RunbookRejected as exc:
+        return rejected(exc)
+
+
+def _provision_secondary(
+    plan: Plan | str, approve: bool, dry_run: bool, template_out: str | None, recover_soft_deleted: bool
 ) -> dict[str, Any]:
     logger = get_run_logger()
     with runbook_run(RUNBOOK, plan, dry_run=dry_run) as run:
@@ -108,7 +123,8 @@ def _run(plan: Plan, factory: ClientFactory, result: dict, timings: dict[str, fl
         Path(template_out).write_text(json.dumps(template, indent=2) + "\n")
         result["template_out"] = str(Path(template_out).resolve())
     publish_report(f"{RUNBOOK}-template", f"# ARM template of the secondary (plan `{plan.name}`)\n\n"
-                   f"```json\n{json.dumps(template, indent=2)}\n```\n")
+                   f"```json\n{json.dumps(template, indent=2)}\n```\n",
+                   description=f"ARM template of the secondary hub for plan {plan.name}")  # fmt: skip
 
     with timed(timings, "what-if"):
         soft = find_soft_deleted(factory)
@@ -179,13 +195,13 @@ def _publish(plan: Plan, result: dict, timings: dict[str, float]) -> None:
     status = result.get("status") or "FAILED"
     quota = result.get("quota") or {}
     lines = [
-        f"# provision-secondary{' (dry run)' if result['dry_run'] else ''}: plan `{plan.name}`",
+        f"# Provision-secondary{' (dry run)' if result['dry_run'] else ''}: plan `{plan.name}`",
         "",
         f"- outcome: **{('FAILED: ' + result['error']) if result.get('error') else status}**",
         f"- secondary: {plan.secondary.location}/{plan.secondary.resource_group}/{plan.secondary.hub}, "
         f"strategy {plan.strategy.default} (compute: {plan.strategy.for_component('compute')})",
         f"- approval: {_decision(result.get('approval'))}",
-        f"- quota: needs {quota.get('needed') or 'no new cores'}; "
+        f"- quota: needs {_cores(quota.get('needed'))}; "
         f"{'; '.join(quota.get('problems') or []) or 'enough'}",
         f"- deployed: {result['deployed']}; resource group created: {result['resource_group_created']}",
     ]
@@ -211,7 +227,13 @@ def _publish(plan: Plan, result: dict, timings: dict[str, float]) -> None:
         lines += ["", f"## Drift: {result['drift']['counts']}"]
     lines += ["", "| step | seconds |", "|---|---|", *(f"| {k} | {v} |" for k, v in timings.items())]
     rows = (result.get("drift") or {}).get("rows")
-    publish_report(f"{RUNBOOK}-report", "\n".join(lines), rows, f"{RUNBOOK}-drift")
+    publish_report(f"{RUNBOOK}-report", "\n".join(lines), rows, f"{RUNBOOK}-drift",
+                   table_description=f"Drift between the primary and the secondary of plan {plan.name}")
+
+
+def _cores(needed: dict[str, int] | None) -> str:
+    """``{'standardDSv2Family': 32}`` -> "standardDSv2Family: 32 vCPUs"."""
+    return ", ".join(f"{family}: {n} vCPUs" for family, n in sorted((needed or {}).items())) or "no new cores"
 
 
 def _decision(decision: dict | None) -> str:

@@ -16,6 +16,7 @@ import time
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from foundry_dr.clients import ClientFactory
@@ -29,8 +30,16 @@ from foundry_dr.deployment_plan import (
     plan_workspace,
     scale_workspace,
 )
-from foundry_dr.errors import EndpointFailed, PrerequisitesMissing, RecreateFailed
-from foundry_dr.flows.common import approval_gate, plan_lock, publish_report, runbook_run
+from foundry_dr.errors import EndpointFailed, PrerequisitesMissing, RecreateFailed, RunbookRejected
+from foundry_dr.flows.common import (
+    approval_gate,
+    cell,
+    plan_lock,
+    publish_report,
+    rejected,
+    run_name,
+    runbook_run,
+)
 from foundry_dr.plan import COMPONENTS, Plan
 from foundry_dr.resource_ids import workspace_id
 from foundry_dr.sides import Side, other
@@ -61,7 +70,8 @@ def _context(plan: Plan, factory: ClientFactory, source: Side, target: Side, siz
     )  # fmt: skip
 
 
-@flow(name=RUNBOOK, description="Recreate endpoints, deployments and schedules in the other region.",
+@flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK, "side", "sizing"),
+      description="Recreate endpoints, deployments and schedules in the other region.",
       task_runner=ThreadPoolTaskRunner(max_workers=ENDPOINTS_IN_PARALLEL))  # fmt: skip
 def recreate_deployments(
     plan: Plan | str,
@@ -70,6 +80,20 @@ def recreate_deployments(
     sizing: Literal["standby", "production"] = "standby",
     scale_only: bool = False,
     side: Literal["secondary", "primary"] = "secondary",
+) -> dict[str, Any] | State:
+    try:
+        return _recreate_deployments(plan, approve, dry_run, sizing, scale_only, side)
+    except RunbookRejected as exc:
+        return rejected(exc)
+
+
+def _recreate_deployments(
+    plan: Plan | str,
+    approve: bool,
+    dry_run: bool,
+    sizing: Literal["standby", "production"],
+    scale_only: bool,
+    side: Literal["secondary", "primary"],
 ) -> dict[str, Any]:
     logger = get_run_logger()
     target: Side = side
@@ -222,7 +246,7 @@ def _report(plan: Plan, target: str, sizing: str, mode: str, dry_run: bool, deci
     secrets = sorted({f"{i.workspace}/{i.name}: {s}" for i in items for s in i.secrets})
     summary = _summary(items)
     lines = [
-        f"# recreate-deployments {mode} in the {target} ({sizing}){' (dry run)' if dry_run else ''}: "
+        f"# Recreate-deployments {mode} in the {target} ({sizing}){' (dry run)' if dry_run else ''}: "
         f"plan `{plan.name}`", "",
         f"- outcome: **{'FAILED: ' + failed if failed else 'completed'}**",
         f"- approval: {decision['decision']} by {decision['approver']} ({decision['reason']})",
@@ -232,14 +256,16 @@ def _report(plan: Plan, target: str, sizing: str, mode: str, dry_run: bool, deci
            f"{', '.join(secrets)}"] if secrets else []),
         "", "| workspace | kind | name | action | changes | size | seconds | error |",
         "|---|---|---|---|---|---|---|---|",
-        *(f"| {r['workspace']} | {r['kind']} | {r['name']} | {r['action']} | {r['changes']} | {r['size']} | "
-          f"{r['seconds']} | {r['error']} |" for r in rows),
+        *("| " + " | ".join(cell(r[k]) for k in ("workspace", "kind", "name", "action", "changes", "size", "seconds",
+                                                 "error")) + " |" for r in rows),
         "", "| smoke test | status | latency ms | served by | ok |", "|---|---|---|---|---|",
         *(f"| {s['workspace']}/{s['endpoint']} | {s['status']} | {s['latency_ms']} | {s['deployment']} | "
           f"{'yes' if s['ok'] else 'NO: ' + str(s['error'])} |" for s in smoke),
         "", "| step | seconds |", "|---|---|", *(f"| {k} | {v} |" for k, v in timings.items()),
     ]  # fmt: skip
-    publish_report("recreate-deployments-report", "\n".join(lines), rows, "recreate-deployments-items")
+    publish_report("recreate-deployments-report", "\n".join(lines), rows, "recreate-deployments-items",
+                   description=f"Recreate-deployments report ({mode}, {target}, {sizing}) for plan {plan.name}",
+                   table_description=f"Endpoints, deployments and schedules in the {target} for plan {plan.name}")
     changed = sum(1 for i in items if i.writes and "seconds" in results.get(f"{i.workspace}/{i.key}", {}))
     return {
         "summary": summary, "changed": changed, "dry_run": dry_run, "side": target, "sizing": sizing, "mode": mode,

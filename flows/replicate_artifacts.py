@@ -13,15 +13,18 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 
 from foundry_dr.checkpoint import Checkpoint, recovery_point_of, rpo_status
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import ReplicationFailed, ReplicationRefused
+from foundry_dr.errors import ReplicationFailed, ReplicationRefused, RunbookRejected
 from foundry_dr.flows.common import (
     approval_gate,
     flow_run_id,
     plan_lock,
     publish_report,
+    rejected,
+    run_name,
     runbook_run,
 )
 from foundry_dr.plan import Plan
@@ -39,7 +42,8 @@ from foundry_dr.tasks.workspace_links import replicate_workspace_links
 RUNBOOK = "replicate-artifacts"
 
 
-@flow(name=RUNBOOK, description="Replicate blobs, asset metadata, images and hub links into the other region.")
+@flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK, "direction"),
+      description="Replicate blobs, asset metadata, images and hub links into the other region.")  # fmt: skip
 def replicate_artifacts(
     plan: Plan | str,
     approve: bool = False,
@@ -48,9 +52,24 @@ def replicate_artifacts(
     verify: Literal["changed", "all"] = "changed",
     since: datetime | None = None,
     source_since: datetime | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """``since`` (fail-back): copy back only blobs changed after that recovery point; blobs
     changed on both sides are resolved by ``failback.conflict_policy`` (never overwritten silently)."""
+    try:
+        return _replicate_artifacts(plan, approve, dry_run, direction, verify, since, source_since)
+    except RunbookRejected as exc:
+        return rejected(exc)
+
+
+def _replicate_artifacts(
+    plan: Plan | str,
+    approve: bool,
+    dry_run: bool,
+    direction: Direction,
+    verify: Literal["changed", "all"],
+    since: datetime | None,
+    source_since: datetime | None,
+) -> dict[str, Any]:
     logger = get_run_logger()
     source, destination = sides_of(direction)
     with runbook_run(RUNBOOK, plan, direction=direction, dry_run=dry_run) as run:
@@ -203,11 +222,12 @@ def _report(
     unprotected = blobs.unprotected()
     conflict_copies = blobs.conflict_copies()
     lines = [
-        f"# replicate-artifacts {direction}{' (dry run)' if dry_run else ''}: plan `{plan.name}`",
+        f"# Replicate-artifacts {direction}{' (dry run)' if dry_run else ''}: plan `{plan.name}`",
         "",
         f"- outcome: **{'FAILED: ' + failed if failed else 'completed'}**",
         f"- approval: {decision['decision']} by {decision['approver']} ({decision['reason']})",
-        f"- blobs: {blobs.summary()}",
+        # the summary names its subject ("blobs to-secondary: copied ..."): not twice
+        f"- blobs: {blobs.summary().removeprefix(f'blobs {direction}: ')}",
     ]
     conflicts: list[dict] = []
     if parts is not None:
@@ -257,7 +277,9 @@ def _report(
     rows += [{"kind": "asset-conflict", **{k: str(v) for k, v in c.items()}} for c in conflicts]
     if parts is not None:
         rows += [{"kind": "asset-failure", **{k: str(v) for k, v in f.items()}} for f in parts.assets.item_failures]
-    publish_report("replicate-artifacts-report", "\n".join(lines), rows or None, "replicate-artifacts-problems")
+    publish_report("replicate-artifacts-report", "\n".join(lines), rows or None, "replicate-artifacts-problems",
+                   description=f"Replicate-artifacts report ({direction}) for plan {plan.name}",
+                   table_description=f"Replication problems ({direction}) for plan {plan.name}")  # fmt: skip
     return {
         "summary": blobs.summary(), "changed": parts.changed() if parts else blobs.changed,
         "blobs": asdict(blobs.totals), "assets": parts.assets.totals if parts else None,

@@ -39,8 +39,9 @@ app = typer.Typer(
     name="foundry-dr",
     help=(
         "Disaster-recovery runbooks for Azure AI Foundry hub projects, as Prefect flows.\n\n"
-        "Exit codes: 0 done, 1 runbook failed or not implemented, 2 bad input, "
-        "3 rejected or timed out at approval."
+        "Exit codes: 0 done (or nothing to do), 1 runbook failed or not implemented, 2 bad input, "
+        "3 rejected or timed out at approval, 4 the plan's failover lock is held by another run "
+        "(nothing changed; retry later)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -169,10 +170,25 @@ ApproverOption = Annotated[str, typer.Option("--approver", help="Who decides (na
 ReasonOption = Annotated[str, typer.Option("--reason", help="Reason or change/incident ticket.", show_default=False)]
 
 
+ConfirmUnplannedOption = Annotated[bool, typer.Option(
+    "--confirm-unplanned",
+    help="Confirm an unplanned cut-over while the primary answers healthy (it skips the final sync); "
+    "the run's form asks for it then.",
+)]
+
+
 @app.command("approve")
-def approve_run(run_id: RunIdArgument, approver: ApproverOption, reason: ReasonOption) -> None:
-    """Approve a runbook run paused for approval (through PREFECT_API_URL)."""
-    _resume(run_id, approve=True, approver=approver, reason=reason)
+def approve_run(
+    run_id: RunIdArgument,
+    approver: ApproverOption,
+    reason: ReasonOption,
+    confirm_unplanned: ConfirmUnplannedOption = False,
+) -> None:
+    """Approve a runbook run paused for approval (through PREFECT_API_URL).
+
+    When the plan asks for two approvers, the run pauses again after the first approval: a
+    second, different person approves it the same way."""
+    _resume(run_id, approve=True, approver=approver, reason=reason, confirm_unplanned=confirm_unplanned)
 
 
 @app.command("reject")
@@ -181,11 +197,12 @@ def reject_run(run_id: RunIdArgument, approver: ApproverOption, reason: ReasonOp
     _resume(run_id, approve=False, approver=approver, reason=reason)
 
 
-def _resume(run_id: str, *, approve: bool, approver: str, reason: str) -> None:
+def _resume(run_id: str, *, approve: bool, approver: str, reason: str, confirm_unplanned: bool = False) -> None:
     from foundry_dr import remote
 
     try:
-        flow_run = remote.resume(run_id, approve=approve, approver=approver, reason=reason)
+        flow_run = remote.resume(run_id, approve=approve, approver=approver, reason=reason,
+                                 confirm_unplanned=confirm_unplanned)  # fmt: skip
     except remote.RemoteError as exc:
         _exit(exc.code, [str(exc)])
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: server unreachable, ...
@@ -274,6 +291,8 @@ def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool) -> None
         _exit(ExitCode.FAILED, [f"{name} failed: {redact(str(result))}"])
     if isinstance(result, str) and result:
         typer.echo(result)
+    if isinstance(result, dict) and result.get("nothing_to_do"):
+        typer.echo(redact(str(result.get("summary") or "nothing to do; nothing changed")))
     if isinstance(result, dict) and result.get("report_markdown"):
         from rich.console import Console
         from rich.markdown import Markdown

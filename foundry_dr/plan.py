@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -237,6 +238,10 @@ class Deployments(_Model):
     smoke_test: SmokeTest = Field(default_factory=SmokeTest)
 
 
+# The runbooks that move production routing: the only ones a plan may give two approvers.
+TWO_APPROVER_RUNBOOKS: tuple[str, ...] = ("cut-over", "fail-back")
+
+
 class _ApprovalsBase(_Model):
     # Keys are runbook names; dump them that way too, so a dumped plan re-validates.
     model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
@@ -244,10 +249,42 @@ class _ApprovalsBase(_Model):
     timeout_minutes: int = Field(
         default=60, gt=0, le=7 * 24 * 60, description="A pending approval times out (= rejected) after this."
     )
+    two_approvers: list[str] = Field(
+        default_factory=list,
+        description="Runbooks that change production routing (cut-over, fail-back) and need a second approver, "
+        "different from the first: the second approval is its own pause, after the first.",
+    )
+
+    @field_validator("two_approvers")
+    @classmethod
+    def _two_approver_runbooks(cls, names: list[str]) -> list[str]:
+        wrong = [n for n in names if n not in TWO_APPROVER_RUNBOOKS]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(map(repr, wrong))}: only {' and '.join(TWO_APPROVER_RUNBOOKS)} can require two "
+                "approvers (they move production)"
+            )
+        return list(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _two_approvers_need_an_approval(self) -> _ApprovalsBase:
+        auto = [n for n in self.two_approvers if not self.is_required(n)]
+        if auto:
+            raise ValueError(
+                "two_approvers lists " + ", ".join(auto) + ", whose approval is auto: a second approver needs a "
+                "first; set " + ", ".join(f"approvals.{n}: required" for n in auto) + " or remove it from two_approvers"
+            )
+        return self
 
     def is_required(self, runbook: str) -> bool:
         """Whether ``runbook`` (e.g. ``cut-over``) pauses for approval."""
         return getattr(self, runbooks.get(runbook).field) == "required"
+
+    def approvers_required(self, runbook: str) -> int:
+        """How many distinct people must approve ``runbook``: 0 (auto), 1, or 2 (``two_approvers``)."""
+        if not self.is_required(runbook):
+            return 0
+        return 2 if runbook in self.two_approvers else 1
 
 
 # One field per runbook of the registry, so a new runbook cannot be forgotten here.

@@ -20,11 +20,15 @@ from foundry_dr.exit_codes import ExitCode
 # Deployment names are the runbook names (prefect.yaml): flow "cut-over", deployment "cut-over".
 DEPLOY_HINT = "create the deployments with scripts/deploy.sh (or serve them: python deployments/serve.py)"
 
-# A failed run whose state message names one of these was rejected or timed out at approval.
+# The name of a rejected runbook's final (Cancelled) state.
+REJECTED_STATE = "Rejected"
+# A failed run whose state message names one of these was rejected or timed out at approval
+# (runs of versions that ended a rejection Failed).
 _REJECTION_MARKERS = ("RunbookRejected", "rejected at approval", "approval timed out")
 # Prefect's failed state message names the exception: "Flow run encountered an exception: LockHeld: ..."
 _LOCK_MARKERS = ("LockHeld",)
-
+# The approval form's field that confirms an unplanned cut-over while the primary is healthy.
+CONFIRM_UNPLANNED = "confirm_unplanned"
 
 
 def deployment_name(runbook: str) -> str:
@@ -82,11 +86,14 @@ def exit_code_for(state: Any, was_paused: bool = False) -> ExitCode:
     """Map a final flow-run state to the CLI contract (0 done, 1 failed, 3 rejected/timed out,
     4 the plan's lock held by another run).
 
-    A run cancelled while it waited for approval counts as rejected (someone said no in the
-    UI); a cancel at any other point is a failure, because the runbook may have stopped halfway.
+    A rejected runbook ends Cancelled, named "Rejected" (flows/common.py ``rejected``). A run
+    cancelled otherwise while it waited for approval counts as rejected too (someone cancelled
+    it in the UI); a cancel at any other point is a failure: the runbook may have stopped halfway.
     """
     if state.is_completed():
         return ExitCode.OK
+    if state.is_cancelled() and state.name == REJECTED_STATE:
+        return ExitCode.REJECTED
     message = state.message or ""
     if any(marker in message for marker in _REJECTION_MARKERS):
         return ExitCode.REJECTED
@@ -145,10 +152,13 @@ def parse_run_id(text: str) -> UUID:
         raise RemoteError(f"not a flow run id: {text!r} (expected a UUID)", ExitCode.BAD_INPUT) from exc
 
 
-def resume(run_id: str, *, approve: bool, approver: str, reason: str) -> Any:
+def resume(run_id: str, *, approve: bool, approver: str, reason: str, confirm_unplanned: bool = False) -> Any:
     """Answer a paused runbook's approval form (the ApprovalInput of flows/common.py).
 
-    Bad input (exit 2): a malformed id, an unknown run, or a run that is not paused.
+    The answer is built from the form the run shows (its schema is read first): a form that asks
+    to confirm an unplanned cut-over gets ``confirm_unplanned`` (required to approve it). Bad
+    input (exit 2): a malformed id, an unknown run, a run that is not paused, an empty approver
+    or reason, an approval the form needs confirmed, or an answer the server's validation refuses.
     """
     from prefect import get_client
     from prefect.exceptions import ObjectNotFound
@@ -157,19 +167,46 @@ def resume(run_id: str, *, approve: bool, approver: str, reason: str) -> Any:
     flow_run_id = parse_run_id(run_id)
     if not approver.strip():
         raise RemoteError("--approver must name who decides", ExitCode.BAD_INPUT)
+    if not reason.strip():
+        raise RemoteError("--reason must say why (a change or incident ticket)", ExitCode.BAD_INPUT)
     with get_client(sync_client=True) as client:
         try:
             flow_run = client.read_flow_run(flow_run_id)
         except ObjectNotFound as exc:
             raise RemoteError(f"no flow run {flow_run_id} on {api_url()}", ExitCode.BAD_INPUT) from exc
-    state = flow_run.state
-    if state is None or not state.is_paused():
-        raise RemoteError(
-            f"run {flow_run_id} ({flow_run.name}) is {state.name if state else 'without state'}, not paused "
-            "for approval; nothing to answer", ExitCode.BAD_INPUT,
-        )  # fmt: skip
+        state = flow_run.state
+        if state is None or not state.is_paused():
+            raise RemoteError(
+                f"run {flow_run_id} ({flow_run.name}) is {state.name if state else 'without state'}, not paused "
+                "for approval; nothing to answer", ExitCode.BAD_INPUT,
+            )  # fmt: skip
+        fields = _form_fields(client, flow_run_id, state)
+    answer: dict[str, Any] = {"decision": "approve" if approve else "reject", "approver": approver, "reason": reason}
+    if CONFIRM_UNPLANNED in fields:
+        if approve and not confirm_unplanned:
+            raise RemoteError(
+                f"run {flow_run_id} is an unplanned cut-over while the primary answers healthy: it skips the final "
+                "sync. Add --confirm-unplanned to approve it (or reject it and run a planned cut-over)",
+                ExitCode.BAD_INPUT,
+            )  # fmt: skip
+        answer[CONFIRM_UNPLANNED] = confirm_unplanned
     try:
-        resume_flow_run(flow_run_id, run_input={"approve": approve, "approver": approver, "reason": reason})
+        resume_flow_run(flow_run_id, run_input=answer)
     except Exception as exc:  # a pause that timed out meanwhile, or an input the form refuses
         raise RemoteError(f"cannot resume run {flow_run_id}: {type(exc).__name__}: {exc}", ExitCode.BAD_INPUT) from exc
     return flow_run
+
+
+def _form_fields(client: Any, flow_run_id: UUID, state: Any) -> set[str]:
+    """The fields of the form the paused run shows (empty when it waits for no input)."""
+    import json
+
+    keyset = state.state_details.run_input_keyset if state.state_details else None
+    if not keyset:
+        return set()
+    raw = client.read_flow_run_input(flow_run_id=flow_run_id, key=keyset["schema"])
+    try:
+        schema = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return set()
+    return set((schema or {}).get("properties", {}))

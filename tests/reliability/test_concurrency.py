@@ -84,7 +84,7 @@ class HolderWatch:
 def reject(run_id: str) -> None:
     from prefect.flow_runs import resume_flow_run
 
-    resume_flow_run(run_id, run_input={"approve": False, "approver": "oncall", "reason": "concurrency test"})
+    resume_flow_run(run_id, run_input={"decision": "reject", "approver": "oncall", "reason": "concurrency test"})
 
 
 def test_one_runs_the_others_fail_naming_the_lock(private_sandboxes, plan: Plan, record_property) -> None:

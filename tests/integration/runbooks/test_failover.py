@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,14 +18,19 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateName
 from prefect.flow_runs import resume_flow_run
+from typer.testing import CliRunner
 
+from foundry_dr.cli import app
 from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import FailBackRefused, LockHeld, RunbookRejected
+from foundry_dr.exit_codes import ExitCode
 from foundry_dr.flows.cut_over import cut_over
 from foundry_dr.flows.fail_back import fail_back
 from foundry_dr.plan import Plan
 from foundry_dr.state_layout import CONFLICTS_PREFIX, STATE_CONTAINER
 from foundry_dr.stores.pointer import read_pointer
+
+PLAN_PATH = Path(__file__).resolve().parents[3] / "deployments" / "plans" / "sandbox.yaml"
 
 pytestmark = pytest.mark.usefixtures("prefect")
 
@@ -81,10 +87,16 @@ def test_rejection_changes_nothing(standby_ready, plan: Plan) -> None:
     before = paused_run_ids()
     thread, box = in_thread(lambda: cut_over(plan=plan, mode="auto", reason="test", approval_poll_seconds=1))
     run_id = wait_for_paused(before)
-    resume_flow_run(run_id, run_input={"approve": False, "approver": "oncall", "reason": "INC-1 not now"})
+    resume_flow_run(run_id, run_input={"decision": "reject", "approver": "oncall", "reason": "INC-1 not now"})
     thread.join(120)
     assert isinstance(box.get("error"), RunbookRejected), box
     assert production_state(factory, plan) == before_state
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+    # a named run, and a rejection is its own final state with one line, not a Failed traceback
+    assert run.name == f"cut-over · {plan.name} · auto"
+    assert (run.state.type.value, run.state.name) == ("CANCELLED", "Rejected")
+    assert run.state.message == "cut-over: rejected at approval by oncall: INC-1 not now"
 
 
 def test_a_second_cut_over_fails_naming_the_lock(standby_ready, plan: Plan) -> None:
@@ -93,7 +105,11 @@ def test_a_second_cut_over_fails_naming_the_lock(standby_ready, plan: Plan) -> N
     first = wait_for_paused(before)  # holds the lock while it waits for approval
     with pytest.raises(LockHeld, match=f"held by cut-over \\(flow run {first}"):
         cut_over(plan=plan, reason="second", lock_wait_seconds=2)
-    resume_flow_run(first, run_input={"approve": False, "approver": "oncall", "reason": "test over"})
+    # the CLI: a lock conflict has its own exit code (4), not a runbook failure's (1)
+    cli = CliRunner().invoke(app, ["run", "cut-over", "--plan", str(PLAN_PATH), "--set", "locks.wait_seconds=1"])
+    assert cli.exit_code == ExitCode.LOCKED != ExitCode.FAILED, cli.output
+    assert "held by cut-over" in cli.output, cli.output
+    resume_flow_run(first, run_input={"decision": "reject", "approver": "oncall", "reason": "test over"})
     thread.join(120)
     assert isinstance(box.get("error"), RunbookRejected)
 
@@ -105,7 +121,7 @@ def test_unplanned_cut_over_approved_through_the_api(standby_ready, plan: Plan, 
         before = paused_run_ids()
         thread, box = in_thread(lambda: cut_over(plan=plan, reason="eastus down", approval_poll_seconds=1))
         run_id = wait_for_paused(before)
-        resume_flow_run(run_id, run_input={"approve": True, "approver": "oncall@contoso", "reason": "INC-42"})
+        resume_flow_run(run_id, run_input={"decision": "approve", "approver": "oncall@contoso", "reason": "INC-42"})
         thread.join(300)
         assert "error" not in box, box.get("error")
         result = box["result"]
@@ -139,6 +155,30 @@ def test_unplanned_cut_over_approved_through_the_api(standby_ready, plan: Plan, 
         assert result["rpo"]["checkpoint"] is not None and result["rto_seconds"] > 0
     finally:
         control(sandbox, "POST", "/heal")
+
+
+def test_cut_over_when_the_secondary_serves_changes_nothing(standby_ready, plan: Plan, control, sandbox) -> None:
+    """The secondary already serves (the cut-over above): a cut-over has nothing to do, in any mode and
+    whatever the primary's health, and says so without pausing, syncing or flipping (a final sync
+    from the old primary over the serving secondary would lose the secondary's writes)."""
+    factory = ClientFactory(plan)
+    before_pointer = read_pointer(factory)[0]
+    assert before_pointer.active == "secondary"
+    before_state = production_state(factory, plan)
+    # primary healthy, asked for a planned cut-over, not pre-approved: must not pause or sync
+    result = cut_over(plan=plan, mode="planned", reason="again")
+    assert result["nothing_to_do"] is True and "already serves" in result["summary"], result
+    # primary down, planned: still "nothing to do", not a refusal about the primary's health
+    control(sandbox, "POST", "/faults", {"outage": {"region": plan.primary.location}})
+    try:
+        result = cut_over(plan=plan, mode="planned", reason="again, during the outage")
+    finally:
+        control(sandbox, "POST", "/heal")
+    assert result["nothing_to_do"] is True and "nothing changed" in result["summary"], result
+    after_pointer = read_pointer(factory)[0]
+    assert (after_pointer.active, after_pointer.version, after_pointer.fencing_token) == (
+        "secondary", before_pointer.version, before_pointer.fencing_token)
+    assert production_state(factory, plan) == before_state
 
 
 def test_fail_back_refused_while_the_primary_is_down(standby_ready, plan: Plan, control, sandbox) -> None:

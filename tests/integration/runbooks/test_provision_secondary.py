@@ -153,7 +153,7 @@ def _resume_when_paused(run_input: dict) -> threading.Thread:
 def test_rejection_deploys_nothing(seeded, sandbox, plan: Plan, request_log) -> None:
     variant = fresh_secondary(plan, **{"approvals.provision-secondary": "required"})
     t0 = time.time()
-    thread = _resume_when_paused({"approve": False, "approver": "ops@contoso", "reason": "CHG-1 denied"})
+    thread = _resume_when_paused({"decision": "reject", "approver": "ops@contoso", "reason": "CHG-1 denied"})
     with pytest.raises(RunbookRejected, match="ops@contoso"):
         provision_secondary(plan=variant)
     thread.join(5)
@@ -164,7 +164,7 @@ def test_cli_exit_code_3_on_rejection(seeded, sandbox, request_log, monkeypatch)
     from foundry_dr.cli import app
 
     t0 = time.time()
-    thread = _resume_when_paused({"approve": False, "approver": "cli-test", "reason": "no"})
+    thread = _resume_when_paused({"decision": "reject", "approver": "cli-test", "reason": "no"})
     result = CliRunner().invoke(app, [
         "run", "provision-secondary", "--plan", str(PLAN_PATH),
         "--set", "approvals.provision-secondary=required",
