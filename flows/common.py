@@ -7,6 +7,7 @@ Azure calls themselves.
 from __future__ import annotations
 
 import getpass
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -364,10 +365,13 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+# ``JobStatus.STARTING``: an SDK enum's ``str()`` that reached a row as text. Only names of the
+# status/state/type/kind kind, so that a blob called ``Data.CSV`` stays as it is.
+_ENUM_TEXT = re.compile(r"[A-Z][A-Za-z]*(?:Status|State|Type|Kind|Mode)\.[A-Z][A-Z0-9_]*")
+
+
 def _is_enum_text(text: str) -> bool:
-    """``JobStatus.STARTING``: an enum's repr that reached us as text (an SDK's ``str()``)."""
-    head, dot, tail = text.partition(".")
-    return bool(dot) and head[:1].isupper() and head.isidentifier() and tail.isupper() and tail.isidentifier()
+    return _ENUM_TEXT.fullmatch(text) is not None
 
 
 def _current_plan_name() -> str | None:

@@ -39,6 +39,8 @@ def test_a_rejection_is_a_cancelled_state_named_rejected_with_one_line() -> None
         (["a", "b"], "a, b"),
         ("hub-contoso.westus", "hub-contoso.westus"),
         ("v1.2", "v1.2"),
+        ("Data.CSV", "Data.CSV"),  # a blob name, not an enum
+        ("ProvisioningState.SUCCEEDED", "succeeded"),
     ],
 )
 def test_cells_in_words(value: object, text: str) -> None:
