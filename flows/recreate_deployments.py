@@ -43,6 +43,7 @@ from foundry_dr.flows.common import (
 from foundry_dr.plan import COMPONENTS, Plan
 from foundry_dr.resource_ids import workspace_id
 from foundry_dr.sides import Side, other
+from foundry_dr.tasks import model_deployments as ai_models
 from foundry_dr.tasks.endpoints import (
     apply_endpoint,
     apply_items,
@@ -117,6 +118,8 @@ def _recreate_deployments(
                 _check_prerequisites(factory, target, dst_inv, items, scale_only, plans)
                 if growth := online_growth(items):
                     check_online_quota(factory, target, growth)
+                # AI Services model deployments and content filters (issue 17): readiness before any write
+                ai = ai_models.prepare(factory, source, target, sizing) if not scale_only else {"skipped": "scale-only"}
             summary = _summary(items)
             decision = approval_gate(RUNBOOK, plan, approve=approve,
                                      summary=f"{mode} in the {target} ({sizing}): {summary}")  # fmt: skip
@@ -126,6 +129,7 @@ def _recreate_deployments(
             if not dry_run:
                 with run.step("apply"):
                     results, failed = _apply(factory, target, plans)
+                    ai_results = ai_models.apply(factory, target, ai["plan"]) if ai.get("plan") else {}
                 # smoke-test whatever must serve: a recreation, or a scale-up to production
                 if not failed and (not scale_only or sizing == "production"):
                     with run.step("smoke"):
@@ -133,7 +137,12 @@ def _recreate_deployments(
                     bad = [s for s in smoke if not s["ok"]]
                     if bad and plan.deployments.smoke_test.on_failure == "fail":
                         failed = "smoke test failed: " + ", ".join(f"{s['workspace']}/{s['endpoint']}" for s in bad)
+            ai_out = ai_models.outcome(ai, ai_results if not dry_run else {})
+            publish_report("model-deployments-report", ai_out["markdown"], ai_out["items"], "model-deployments-items")
+            if ai_out["errors"] and not failed:
+                failed = "AI Services deployments failed: " + "; ".join(ai_out["errors"])
             result = _report(plan, target, sizing, mode, dry_run, decision, items, results, smoke, timings, failed)
+            result["model_deployments"], result["changed"] = ai_out, result["changed"] + ai_out["changed"]
             if failed:
                 raise RecreateFailed(f"{RUNBOOK}: {failed}")
     result["seconds"] = round(time.monotonic() - t0, 2)

@@ -344,6 +344,62 @@ class Failback(_Model):
     )
 
 
+# ---- model deployments in the AI Services account (issue 17) --------------------------------------
+AiSkuName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
+AiName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class ModelDeploymentMapping(_Model):
+    """One primary deployment's model, version and SKU in the secondary, and its standby capacity."""
+
+    deployment: AiName = Field(description="Name of the deployment in the primary AI Services account.")
+    model_name: AiName | None = Field(default=None, description="Model in the secondary (default: the primary's).")
+    model_version: AiName | None = Field(
+        default=None, description="Model version in the secondary (default: the primary's), e.g. 2024-08-06."
+    )
+    sku: AiSkuName | None = Field(
+        default=None, description="Deployment type in the secondary (default: the primary's), e.g. GlobalStandard."
+    )
+    strategy: StrategyName | None = Field(
+        default=None, description="hot-hot: full capacity; hot-warm: standby_capacity; hot-cold: created at cut-over."
+    )
+    standby_capacity: int | None = Field(
+        default=None, ge=1, description="hot-warm capacity (thousands of TPM, or PTUs) until cut-over raises it."
+    )
+
+
+class ModelDeployments(_Model):
+    """AI Services model deployments, content filters (RAI policies) and blocklists in the secondary account."""
+
+    enabled: bool = Field(default=True, description="Recreate the primary account's deployments in the secondary.")
+    strategy: StrategyName | None = Field(
+        default=None, description="Standby strategy of every deployment not mapped (default: strategy.default)."
+    )
+    standby_capacity: int = Field(
+        default=1, ge=1, description="hot-warm capacity of a deployment whose mapping names none."
+    )
+    deployments: list[ModelDeploymentMapping] = Field(
+        default_factory=list, description="Per deployment: model/version/SKU in the secondary and strategy."
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> ModelDeployments:
+        seen: dict[str, int] = {}
+        for index, mapping in enumerate(self.deployments):
+            key = mapping.deployment.lower()
+            if key in seen:
+                raise ValueError(
+                    f"deployments[{index}].deployment: duplicate deployment {mapping.deployment!r} "
+                    f"(also deployments[{seen[key]}].deployment)"
+                )
+            seen[key] = index
+        return self
+
+    def mapping(self, deployment: str) -> ModelDeploymentMapping | None:
+        """The plan's mapping of a primary deployment (names are case-insensitive), if any."""
+        return next((m for m in self.deployments if m.deployment.lower() == deployment.lower()), None)
+
+
 class Plan(_Model):
     """A foundry-dr disaster-recovery plan for one Azure AI Foundry hub and its projects."""
 
@@ -362,6 +418,7 @@ class Plan(_Model):
     )
     replication: Replication = Field(default_factory=Replication)
     deployments: Deployments = Field(default_factory=Deployments)
+    model_deployments: ModelDeployments = Field(default_factory=ModelDeployments)
     approvals: Approvals = Field(default_factory=Approvals)
     objectives: Objectives
     pointer: Pointer = Field(default_factory=Pointer)

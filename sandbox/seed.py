@@ -87,6 +87,14 @@ class _Applier:
         if step.tally:
             self._count(step.tally)
 
+    def AiServicesResource(self, step: spec.AiServicesResource) -> None:  # noqa: N802
+        """Model deployments and content filters of the AI Services account (issue 17)."""
+        try:
+            self.resources.resources.get_by_id(step.id, api_version=step.api_version)
+        except ResourceNotFoundError:
+            self._put(step.id, step.body, step.api_version)
+        self._count(step.tally)
+
     def Traffic(self, step: spec.Traffic) -> None:  # noqa: N802
         current = self.resources.resources.get_by_id(step.id, api_version=ARM_API).as_dict()
         if current.get("properties", {}).get("traffic") != step.body["properties"]["traffic"]:

@@ -364,6 +364,7 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
                 API_VERSIONS["aiservices"],
             )
         )
+        steps += ai_services_steps(f"{rg_id}/providers/Microsoft.CognitiveServices/accounts/{p.ai_services}")
 
     # the hub, its projects, datastore and connections
     hub_props: dict[str, Any] = {
@@ -571,6 +572,108 @@ def _project(project: str, ws: str, loc: str, login: str, scale: int) -> list[St
             },
         )
     )
+    return steps
+
+
+# ---- AI Services: model deployments and content filters (issue 17) ---------------------------------
+# What a team serving generative models puts in its AI Services account: a blocklist with items, a
+# custom content filter (RAI policy) using it, and model deployments. Test data; each body is the
+# request of the official example it names (specification/cognitiveservices/resource-manager/
+# Microsoft.CognitiveServices/stable/2024-10-01/examples/...). gpt-4o 2024-05-13 is not offered in
+# westus in the sandbox's catalogue (arm/providers/misc/cognitiveservices_models.py): the plan maps
+# it to 2024-08-06 there (deployments/plans/sandbox.yaml, model_deployments).
+AI_BLOCKLIST = "contoso-blocked-terms"
+AI_BLOCKLIST_ITEMS = {  # item name -> (pattern, isRegex)
+    "project-falcon": ("Project Falcon", False),
+    "internal-ticket": (r"INC-[0-9]{6}", True),
+}
+AI_POLICY = "contoso-strict"
+# name -> (format, model, version, sku, capacity, raiPolicyName, versionUpgradeOption)
+AI_DEPLOYMENTS = {
+    "chat": ("OpenAI", "gpt-4o", "2024-05-13", "GlobalStandard", 50, AI_POLICY, "NoAutoUpgrade"),
+    "embeddings": ("OpenAI", "text-embedding-3-large", "1", "Standard", 120, "Microsoft.DefaultV2",
+                   "OnceNewDefaultVersionAvailable"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AiServicesResource:
+    """A child of the AI Services account (deployment, RAI policy, blocklist, item): PUT unless it
+    exists, tallied under ``tally`` (sandbox/seed.py ``_Applier.AiServicesResource``)."""
+
+    id: str
+    body: dict
+    tally: str
+    api_version: str = API_VERSIONS["aiservices"]
+
+
+Step = Step | AiServicesResource  # type: ignore[misc]  # the seed's step types, with this block's
+
+
+def rai_blocklist_body() -> dict:
+    # examples/PutRaiBlocklist.json (properties.description)
+    return {"properties": {"description": "Internal code names and ticket numbers"}}
+
+
+def rai_blocklist_item_body(pattern: str, is_regex: bool) -> dict:
+    # examples/PutRaiBlocklistItem.json (properties.pattern, isRegex)
+    return {"properties": {"pattern": pattern, "isRegex": is_regex}}
+
+
+def rai_policy_body() -> dict:
+    # examples/PutRaiPolicy.json (basePolicyName, mode, contentFilters per category and source); stricter
+    # than the example's thresholds, plus customBlocklists (CustomBlocklistConfig: blocklistName, blocking,
+    # source) naming the seeded blocklist
+    filters = [
+        {"name": category, "blocking": True, "enabled": True, "severityThreshold": "Low", "source": source}
+        for category in ("hate", "sexual", "selfharm", "violence")
+        for source in ("Prompt", "Completion")
+    ]
+    filters += [
+        {"name": "jailbreak", "blocking": True, "source": "Prompt", "enabled": True},
+        {"name": "protected_material_code", "blocking": True, "source": "Completion", "enabled": True},
+    ]
+    return {
+        "properties": {
+            "basePolicyName": "Microsoft.DefaultV2",
+            "mode": "Blocking",
+            "contentFilters": filters,
+            "customBlocklists": [
+                {"blocklistName": AI_BLOCKLIST, "blocking": True, "source": source}
+                for source in ("Prompt", "Completion")
+            ],
+        }
+    }
+
+
+def ai_deployment_body(name: str) -> dict:
+    # examples/PutDeployment.json (sku name + capacity, properties.model format/name/version); raiPolicyName
+    # and versionUpgradeOption are DeploymentProperties of the same api-version
+    fmt, model, version, sku, capacity, policy, upgrade = AI_DEPLOYMENTS[name]
+    return {
+        "sku": {"name": sku, "capacity": capacity},
+        "properties": {
+            "model": {"format": fmt, "name": model, "version": version},
+            "raiPolicyName": policy,
+            "versionUpgradeOption": upgrade,
+        },
+    }
+
+
+def ai_services_steps(account_id: str) -> list[AiServicesResource]:
+    """Blocklist and items first, then the policy naming them, then the deployments naming the policy."""
+    blocklist = f"{account_id}/raiBlocklists/{AI_BLOCKLIST}"
+    steps = [AiServicesResource(blocklist, rai_blocklist_body(), "rai blocklists")]
+    steps += [
+        AiServicesResource(f"{blocklist}/raiBlocklistItems/{item}", rai_blocklist_item_body(*item_spec),
+                           "rai blocklist items")
+        for item, item_spec in AI_BLOCKLIST_ITEMS.items()
+    ]
+    steps.append(AiServicesResource(f"{account_id}/raiPolicies/{AI_POLICY}", rai_policy_body(), "rai policies"))
+    steps += [
+        AiServicesResource(f"{account_id}/deployments/{name}", ai_deployment_body(name), "model deployments")
+        for name in AI_DEPLOYMENTS
+    ]
     return steps
 
 

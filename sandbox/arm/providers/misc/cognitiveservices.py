@@ -3,6 +3,9 @@
 Deleted accounts sit at ``locations/{loc}/resourceGroups/{rg}/deletedAccounts/{name}`` until
 purged (DELETE there); a PUT with ``properties.restore: true`` brings one back, and a PUT
 without it gets 409 ``FlagMustBeSetForRestore``, as in Azure.
+
+Model deployments, the region's model catalogue, TPM quota and content filters (RAI policies,
+blocklists) are in :mod:`~foundry_dr_sandbox.arm.providers.misc.cognitiveservices_models`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import uuid
 from foundry_dr_sandbox.arm.core.engine import Engine, now_iso
 from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found
 from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
-from foundry_dr_sandbox.arm.providers.misc import softdelete
+from foundry_dr_sandbox.arm.providers.misc import cognitiveservices_models, softdelete
 
 NAMESPACE = "Microsoft.CognitiveServices"
 ACCOUNTS = f"{NAMESPACE}/accounts"
@@ -110,8 +113,12 @@ class AccountType(ResourceType):
 
 
 def provider_path(engine: Engine, req: Request) -> Reply:
-    """``locations/{loc}/resourceGroups/{rg}/deletedAccounts/{name}``: GET, DELETE (purge)."""
+    """``locations/{loc}/resourceGroups/{rg}/deletedAccounts/{name}``: GET, DELETE (purge); the region's
+    models, model capacities and usages (cognitiveservices_models.location_path)."""
     rest = [s.lower() for s in req.path.rest]
+    reply = cognitiveservices_models.location_path(engine, req)
+    if reply is not None:
+        return reply
     if (
         len(rest) == 6
         and rest[0] == "locations"
@@ -130,4 +137,8 @@ def provider_path(engine: Engine, req: Request) -> Reply:
     raise ArmError(404, "InvalidResourceType", f"The path '{req.raw_path}' is not supported by the sandbox.")
 
 
-PROVIDER = Provider(namespace=NAMESPACE, resource_types=[AccountType()], provider_path=provider_path)
+PROVIDER = Provider(
+    namespace=NAMESPACE,
+    resource_types=[AccountType(), *cognitiveservices_models.RESOURCE_TYPES],
+    provider_path=provider_path,
+)
