@@ -9,9 +9,12 @@ name-prefix shards so that each shard is one Prefect task (never one task per bl
 
 from __future__ import annotations
 
+import bisect
 import enum
 import fnmatch
 import hashlib
+import heapq
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -338,6 +341,10 @@ class Shard:
         return ", ".join(shown) + (f" (+{len(self.parts) - 3})" if len(self.parts) > 3 else "")
 
 
+# Shard layouts: prefix parts from a radix split of the names, packed into shards whose
+# boundaries are chosen by the parts themselves (a hash of the part's prefix), so growth or
+# shrinkage moves a boundary only where a part appears, splits or disappears, never everywhere
+# after it. A checkpoint is readable across layouts (:func:`merge_checkpoints`).
 @dataclass
 class _Node:
     prefix: str
@@ -346,62 +353,98 @@ class _Node:
     children: list[tuple[ShardPart, int]] = field(default_factory=list)
 
 
-def _close(node: _Node, max_per_shard: int) -> list[tuple[ShardPart, int]]:
-    """A closed prefix becomes one part if small enough, else its exact name plus its children."""
+def _lcp(a: str, b: str) -> int:
+    """Length of the common prefix (slices compare in C: a few comparisons, not a char loop)."""
+    lo, hi = 0, min(len(a), len(b))
+    if a[:hi] == b[:hi]:
+        return hi
+    while lo < hi:  # a[:lo] == b[:lo] and a[:hi] != b[:hi]
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _attach(node: _Node, parent: _Node, max_per_shard: int) -> None:
+    """Close ``node`` into ``parent``: one part named by the parent's prefix and the node's first
+    character (so it also covers later names under that character), if small enough; otherwise
+    the node's own children (and the blob named exactly like the node)."""
+    parent.count += node.count
     if node.count <= max_per_shard or not node.children:
-        return [(ShardPart(node.prefix), node.count)]
-    parts = [(ShardPart(node.prefix, exact=True), node.exact)] if node.exact else []
-    return parts + node.children
+        parent.children.append((ShardPart(node.prefix[: len(parent.prefix) + 1]), node.count))
+        return
+    if node.exact:
+        parent.children.append((ShardPart(node.prefix, exact=True), node.exact))
+    parent.children.extend(node.children)
 
 
-def shard_prefixes(sorted_names: Iterable[str], max_per_shard: int, max_depth: int = 64) -> list[Shard]:
-    """Partition a container's name space into prefix shards of at most ``max_per_shard`` blobs.
+def shard_prefixes(sorted_names: Iterable[str], max_per_shard: int) -> list[Shard]:
+    """Partition a container's name space into prefix shards of at most ``max_per_shard`` blobs
+    (a single name prefix holding more than that in blobs named exactly alike is impossible, so
+    the bound always holds).
 
-    One streaming pass over the sorted names: each prefix's names are a contiguous run, so a
-    prefix is "closed" (its count known) when the run ends; a closed prefix that is too big is
-    replaced by its children (plus the blob named exactly like it). Memory is bounded by the
-    open path and the children of big prefixes, not by the blob count. Adjacent small parts are
-    then packed into shards of up to ``max_per_shard``. Names sharing more than ``max_depth``
-    characters cannot be split further and may exceed the bound. The shards cover the names
-    seen; blobs added later under a new first character are picked up by the next run's plan.
+    One streaming pass over the sorted names builds the branching points of their radix tree
+    (a stack of open prefixes, one per depth where names diverge, so a prefix shared by all the
+    names of a folder, however long, costs nothing and still splits where they diverge). A
+    closed prefix that holds too many blobs is replaced by its children (plus the blob named
+    exactly like it). Memory is bounded by the open path and the parts of big prefixes, not by
+    the blob count. The parts are then grouped into shards by :func:`pack_parts`. The shards
+    cover the names seen; a blob added later under a prefix no shard holds is picked up by the
+    next run's plan.
     """
     if max_per_shard < 1:
         raise ValueError("max_per_shard must be >= 1")
     stack: list[_Node] = [_Node("")]
     prev: str | None = None
     for name in sorted_names:
-        if prev is not None and name <= prev:
-            raise ValueError(f"names are not sorted: {name!r} after {prev!r}")
-        limit = min(len(prev or ""), len(name), max_depth)
-        lcp = 0
-        while lcp < limit and prev is not None and prev[lcp] == name[lcp]:
-            lcp += 1
-        while len(stack) - 1 > lcp:  # runs of longer prefixes end here
-            node = stack.pop()
-            stack[-1].children.extend(_close(node, max_per_shard))
-        for depth in range(len(stack), min(len(name), max_depth) + 1):
-            stack.append(_Node(name[:depth]))
-        for node in stack:
-            node.count += 1
-        if len(name) <= max_depth:
-            stack[len(name)].exact += 1
+        if prev is not None:
+            if name <= prev:
+                raise ValueError(f"names are not sorted: {name!r} after {prev!r}")
+            lcp = _lcp(prev, name)
+            while len(stack[-1].prefix) > lcp:
+                node = stack.pop()
+                if len(stack[-1].prefix) < lcp:  # the two names diverge below the parent
+                    stack.append(_Node(name[:lcp]))
+                _attach(node, stack[-1], max_per_shard)
+        if name == stack[-1].prefix:  # only the empty name can equal an open prefix here
+            stack[-1].exact += 1
+            stack[-1].count += 1
+        else:
+            stack.append(_Node(name, count=1, exact=1))
         prev = name
     while len(stack) > 1:
         node = stack.pop()
-        stack[-1].children.extend(_close(node, max_per_shard))
+        _attach(node, stack[-1], max_per_shard)
     root = stack[0]
     if root.count <= max_per_shard or not root.children:
         return [Shard((ShardPart(""),), root.count)]
-    return _pack(root.children, max_per_shard)
+    parts = ([(ShardPart("", exact=True), root.exact)] if root.exact else []) + root.children
+    return pack_parts(parts, max_per_shard)
 
 
-def _pack(parts: Sequence[tuple[ShardPart, int]], max_per_shard: int) -> list[Shard]:
-    """Greedily group adjacent parts (already in name order) into shards of <= max blobs."""
+CUT_ONE_IN = 4  # a part starts a new shard (once the shard is half full) with this odds, by its hash
+
+
+def _cuts_before(part: ShardPart) -> bool:
+    key = ("=" if part.exact else "^") + part.prefix
+    return hashlib.blake2b(key.encode(), digest_size=2).digest()[0] % CUT_ONE_IN == 0
+
+
+def pack_parts(parts: Sequence[tuple[ShardPart, int]], max_per_shard: int) -> list[Shard]:
+    """Group adjacent parts (in name order) into shards of at most ``max_per_shard`` blobs.
+
+    A shard ends before a part that would overflow it, or, once it is half full, before a part
+    whose prefix hashes to a cut (one in :data:`CUT_ONE_IN`). Greedy packing alone moves every
+    boundary after the first part that grows; here a boundary is mostly a property of the part
+    after it, so after a change the layouts agree again a few parts later and most shards (and
+    their checkpoints) keep their ids."""
     shards: list[Shard] = []
     current: list[ShardPart] = []
     total = 0
     for part, count in parts:
-        if current and total + count > max_per_shard:
+        if current and (total + count > max_per_shard or (2 * total >= max_per_shard and _cuts_before(part))):
             shards.append(Shard(tuple(current), total))
             current, total = [], 0
         current.append(part)
@@ -409,6 +452,115 @@ def _pack(parts: Sequence[tuple[ShardPart, int]], max_per_shard: int) -> list[Sh
     if current:
         shards.append(Shard(tuple(current), total))
     return shards
+
+
+def _parts_overlap(a: ShardPart, b: ShardPart) -> bool:
+    if a.exact and b.exact:
+        return a.prefix == b.prefix
+    if a.exact:
+        return a.prefix.startswith(b.prefix)
+    if b.exact:
+        return b.prefix.startswith(a.prefix)
+    return a.prefix.startswith(b.prefix) or b.prefix.startswith(a.prefix)
+
+
+class PartIndex:
+    """Which of a layout's parts (disjoint, in any order) hold a name: a bisection, not a scan,
+    so a shard of thousands of small parts is as quick to test as one of a single part.
+
+    Why one candidate suffices: every prefix of a name sorts at or before it, and any key between
+    a part's prefix and a name under it starts with that prefix, i.e. would overlap the part."""
+
+    def __init__(self, parts: Iterable[ShardPart]) -> None:
+        self.parts = sorted(parts, key=lambda p: (p.prefix, p.exact))
+        self._keys = [p.prefix for p in self.parts]
+
+    def covers(self, name: str) -> bool:
+        i = bisect.bisect_right(self._keys, name) - 1
+        return i >= 0 and self.parts[i].matches(name)
+
+    def overlaps(self, other: Iterable[ShardPart]) -> bool:
+        """Whether some name could be in both ``other`` and these parts."""
+        for part in other:
+            i = bisect.bisect_right(self._keys, part.prefix) - 1  # an ancestor, or the part itself
+            if i >= 0 and _parts_overlap(self.parts[i], part):
+                return True
+            if not part.exact:  # a descendant
+                j = bisect.bisect_left(self._keys, part.prefix)
+                if j < len(self._keys) and self._keys[j].startswith(part.prefix):
+                    return True
+        return False
+
+
+# ---- checkpoints across layouts --------------------------------------------------------------
+def parts_to_text(parts: Iterable[ShardPart]) -> str:
+    """A layout's parts as ASCII JSON (blob metadata values are HTTP header values)."""
+    return json.dumps([("=" if p.exact else "^") + p.prefix for p in parts], separators=(",", ":"))
+
+
+def parts_from_text(text: str) -> tuple[ShardPart, ...]:
+    items = json.loads(text)
+    if not isinstance(items, list) or not all(isinstance(i, str) and i[:1] in ("=", "^") for i in items):
+        raise ValueError("not a list of shard parts")
+    return tuple(ShardPart(i[1:], exact=i[0] == "=") for i in items)
+
+
+@dataclass(frozen=True)
+class CheckpointFile:
+    """One shard checkpoint file of a container, as its listing shows it. ``parts`` is what the
+    file speaks for; None when unknown (written by an older version: it then counts only for the
+    shard of the same id, as it always did). ``rank`` sorts files oldest first."""
+
+    path: str
+    shard_id: str
+    parts: tuple[ShardPart, ...] | None
+    rank: tuple[Any, ...]
+
+
+def merge_checkpoints(
+    shard: Shard, sources: Sequence[tuple[tuple[ShardPart, ...], tuple[Any, ...], Iterable[tuple[str, ...]]]]
+) -> Iterator[tuple[str, ...]]:
+    """The checkpoint records that hold for ``shard``'s names, from the files of any layouts.
+
+    ``sources`` are ``(parts, rank, records)``: what a file speaks for, its age (larger is
+    newer) and its name-sorted records. For each name the authority is the newest file whose
+    parts cover it, even when that file has no record for the name: a missing record is a
+    decision (not verified, re-copy failed), and an older file's record must not revive it. So a
+    shard whose boundaries changed still reads every record its blobs had, and never one that a
+    later run withdrew. Streaming: a merge of the sorted files, one record of each at a time."""
+    mine = PartIndex(shard.parts)
+    ordered = sorted(sources, key=lambda s: s[1])
+    indexes = [PartIndex(parts) for parts, _, _ in ordered]
+    relevant = [k for k, index in enumerate(indexes) if index.overlaps(shard.parts)]
+
+    def tagged(k: int) -> Iterator[tuple[str, int, tuple[str, ...]]]:
+        for record in ordered[k][2]:
+            yield record[0], k, record
+
+    newer = {k: [j for j in relevant if j > k] for k in relevant}
+    for name, k, record in heapq.merge(*(tagged(k) for k in relevant)):
+        if mine.covers(name) and not any(indexes[j].covers(name) for j in newer[k]):
+            yield record
+
+
+def superseded_checkpoints(files: Iterable[CheckpointFile], layout: Sequence[Shard]) -> list[str]:
+    """Paths of checkpoint files that no longer speak for any name: not a shard of ``layout``
+    (this run's, which covers every name listed), and every shard of it that overlaps them has a
+    file of its own that is newer. Deleting them loses nothing: each of their names now has a
+    newer authority, or was not in the listing (a blob written later gets a new ETag, which no
+    old record matches). A file whose parts are unknown overlaps every shard."""
+    files = list(files)
+    by_id = {f.shard_id: f for f in files}
+    current = {s.id for s in layout}
+    stale = []
+    for f in files:
+        if f.shard_id in current:
+            continue
+        index = PartIndex(f.parts) if f.parts is not None else None
+        overlapping = [s for s in layout if index is None or index.overlaps(s.parts)]
+        if all(s.id in by_id and by_id[s.id].rank > f.rank for s in overlapping):
+            stale.append(f.path)
+    return stale
 
 
 # ---- what to replicate -------------------------------------------------------------------

@@ -17,10 +17,10 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from azure.core.exceptions import AzureError
 from prefect import get_run_logger, task
@@ -28,18 +28,21 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 
 from foundry_dr.blob_sync import (
+    CheckpointFile,
     Shard,
     ShardCounts,
     account_pairs,
     merge_names,
     select_containers,
     shard_prefixes,
+    superseded_checkpoints,
 )
 from foundry_dr.redact import redact_text
 from foundry_dr.replication.engine import run_shard
 from foundry_dr.replication.job import ShardFailed, ShardJob, ShardResult, Transfer, Verify
 from foundry_dr.replication.listing import PAGE_SIZE
-from foundry_dr.replication.shard_state import checkpoint_path, checkpointed_blob_count
+from foundry_dr.replication.pool import hold as copy_pool_held
+from foundry_dr.replication.shard_state import list_checkpoints
 from foundry_dr.retry import PermanentError
 from foundry_dr.sides import Direction
 from foundry_dr.state_layout import STATE_CONTAINER
@@ -48,6 +51,8 @@ from foundry_dr.tasks.retried import RETRIED_BULK
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory
     from foundry_dr.plan import Plan
+
+K = TypeVar("K")
 
 DEFAULT_SHARD_SIZE = 50_000  # blobs per shard: minutes of copying, seconds of listing
 
@@ -220,16 +225,30 @@ def list_shards(
 
     A container that fits in one listing page is one shard at the cost of one request.
     Otherwise the names (only) are streamed once (source, and destination too when deletes
-    are mirrored, so that destination-only names are covered) and split by prefix.
+    are mirrored, so that destination-only names are covered) and split by prefix
+    (:func:`~foundry_dr.blob_sync.shard_prefixes`: boundaries that mostly stay where they are as
+    the container grows or shrinks). Shards of a new layout read the checkpoint files of the old
+    one; the files no shard needs any more are deleted here.
     """
     factory = ref.resolve()
+    dest = factory.blob_service(pair.dest_account)
     try:
-        seen = checkpointed_blob_count(factory.blob_service(pair.dest_account), pair.source_account, pair.container)
-    except AzureError:  # only a shortcut: the destination may be down, the source is what counts
-        seen = None
+        # one quick attempt: only a shortcut and a clean-up, not worth the SDK's retry back-off
+        stored = list_checkpoints(dest, pair.source_account, pair.container, retry_total=0)
+    except AzureError:  # the destination may be down: the source is what counts
+        stored = None
+    seen = stored[-1].blobs if stored and stored[-1].file.shard_id == Shard().id else None
     if seen is not None and seen <= shard_size // 2:
         # small last time, with room to grow: one shard, no listing here (the shard lists)
-        return [Shard(estimated_blobs=seen)]
+        shards = [Shard(estimated_blobs=seen)]
+    else:
+        shards = _cut(factory, pair, mirror_deletes, shard_size)
+    if stored and not dry_run:
+        _clean_up(dest, [c.file for c in stored], shards)
+    return shards
+
+
+def _cut(factory: ClientFactory, pair: ContainerPair, mirror_deletes: bool, shard_size: int) -> list[Shard]:
     src = factory.blob_service(pair.source_account).get_container_client(pair.container)
     pages = src.list_blob_names(results_per_page=min(PAGE_SIZE, shard_size)).by_page()
     first = list(next(pages, None) or [])
@@ -240,13 +259,15 @@ def list_shards(
         dst = factory.blob_service(pair.dest_account).get_container_client(pair.destination)
         if dst.exists():
             streams.append(iter(dst.list_blob_names(results_per_page=PAGE_SIZE)))
-    shards = shard_prefixes(merge_names(*streams), shard_size)
-    if len(shards) > 1 and not dry_run:
-        # the whole-container checkpoint (and its blob count, the shortcut above) is now stale
+    return shard_prefixes(merge_names(*streams), shard_size)
+
+
+def _clean_up(dest: Any, files: list[CheckpointFile], shards: list[Shard]) -> None:
+    """Delete the checkpoint files of earlier layouts that no longer speak for any name (best
+    effort: a file left behind is only read, never trusted over a newer one)."""
+    for path in superseded_checkpoints(files, shards):
         with contextlib.suppress(AzureError):
-            path = checkpoint_path(pair.source_account, pair.container, Shard())
-            factory.blob_service(pair.dest_account).get_blob_client(STATE_CONTAINER, path).delete_blob()
-    return shards
+            dest.get_blob_client(STATE_CONTAINER, path).delete_blob()
 
 
 @task(
@@ -349,16 +370,19 @@ def replicate_blobs(
     progress_key: str | None = None,
     since: datetime | None = None,
     source_since: datetime | None = None,
+    shards_in_flight: int | None = None,
 ) -> BlobReplicationReport:
     """Replicate the blob containers of one side into the other. Call it inside a flow.
 
     ``datastores`` maps a source account to the containers behind the hub's datastores
     (from an inventory); None asks the hub (MLClient). ``since`` (fail-back) copies back only
     what changed after that recovery point and resolves blobs changed on both sides by the
-    plan's ``failback.conflict_policy``. Shards run on the flow's task runner and
-    a progress artifact advances as they finish. With ``raise_on_failure`` a failed shard
-    (after its retries) raises :class:`BlobReplicationFailed` once every shard has finished;
-    the exception carries the report.
+    plan's ``failback.conflict_policy``. Shards run on the flow's task runner, at most
+    ``shards_in_flight`` at a time (default :func:`default_shards_in_flight`), and their copies
+    share the run's copy threads (``replication.concurrency`` in all, per process), so the
+    threads stay bounded at any shard count; a progress artifact advances as shards finish.
+    With ``raise_on_failure`` a failed shard (after its retries) raises
+    :class:`BlobReplicationFailed` once every shard has finished; the exception carries the report.
     """
     started = time.monotonic()
     rep = plan.replication
@@ -366,7 +390,10 @@ def replicate_blobs(
     logger = get_run_logger()
     secrets = _secrets(factory)
     plain = {str(k): sorted(v) for k, v in datastores.items()} if datastores is not None else None
-    with shared_factory(factory) as ref:  # released once every shard has finished
+    in_flight = shards_in_flight if shards_in_flight is not None else default_shards_in_flight(rep.concurrency)
+    submitted = 0
+    # released once every shard has finished; the run's copy threads live as long
+    with shared_factory(factory) as ref, copy_pool_held(ref.token, rep.concurrency):
         pairs = list_container_pairs(ref, direction, plain)
         report.containers = [str(p) for p in pairs]
         shard_task = replicate_shard if shard_retries is None else replicate_shard.with_options(retries=shard_retries)
@@ -374,27 +401,49 @@ def replicate_blobs(
         progress = create_progress_artifact(
             progress=0.0, key=progress_key, description=f"Blob replication {direction}: shards finished"
         )
-        plan_futures = [list_shards.submit(ref, p, rep.mirror_deletes, shard_size, dry_run) for p in pairs]
-        futures = []
-        for pair, fut in zip(pairs, plan_futures, strict=True):
+        planned: list[tuple[ContainerPair, list[Shard]]] = []
+
+        def planned_one(pair: ContainerPair, fut: Any) -> None:
             try:
-                shards = fut.result()
+                planned.append((pair, fut.result()))
             except Exception as exc:  # noqa: BLE001 - reported, other containers go on
                 report.failures.append(redact_text(f"{pair}: cannot list shards: {exc}", secrets))
-                continue
-            for shard in shards:
-                job = ShardJob(
-                    pair.source_account, pair.dest_account, pair.container, shard, dry_run=dry_run,
-                    dest_container=pair.dest_container,
-                    verify=verify, mirror_deletes=rep.mirror_deletes, transfer=_transfer(rep.transfer),
-                    concurrency=rep.concurrency, excludes=tuple(p for p in rep.exclude if "/" in p),
-                    since=since, source_since=source_since,
-                    clock_margin_seconds=plan.failback.clock_margin_seconds,
-                    conflict_policy=plan.failback.conflict_policy,
-                    dest_side="primary" if direction == "to-primary" else "secondary",
-                )  # fmt: skip
-                futures.append(shard_task.submit(ref, job))
-        for done, fut in enumerate(as_completed(futures), start=1):
+
+        run_windowed(
+            (((lambda p=p: list_shards.submit(ref, p, rep.mirror_deletes, shard_size, dry_run)), p) for p in pairs),
+            in_flight,
+            planned_one,
+        )
+        order = {p: i for i, p in enumerate(pairs)}
+        planned.sort(key=lambda item: order[item[0]])
+        jobs = [
+            ShardJob(
+                pair.source_account,
+                pair.dest_account,
+                pair.container,
+                shard,
+                dry_run=dry_run,
+                dest_container=pair.dest_container,
+                verify=verify,
+                mirror_deletes=rep.mirror_deletes,
+                transfer=_transfer(rep.transfer),
+                concurrency=rep.concurrency,
+                excludes=tuple(p for p in rep.exclude if "/" in p),
+                since=since,
+                source_since=source_since,
+                clock_margin_seconds=plan.failback.clock_margin_seconds,
+                conflict_policy=plan.failback.conflict_policy,
+                dest_side="primary" if direction == "to-primary" else "secondary",
+                pool_key=ref.token,
+            )  # fmt: skip
+            for pair, shards in planned
+            for shard in shards
+        ]
+        submitted = len(jobs)
+        finished = 0
+
+        def collect(_job: ShardJob, fut: Any) -> None:
+            nonlocal finished
             try:
                 result = fut.result()
             except ShardFailed as exc:
@@ -406,8 +455,11 @@ def replicate_blobs(
             if result is not None:
                 report.shards.append(result)
                 report.totals.add(result.counts)
-            update_progress_artifact(progress, 100.0 * done / max(1, len(futures)))
-    if not futures:
+            finished += 1
+            update_progress_artifact(progress, 100.0 * finished / max(1, submitted))
+
+        run_windowed((((lambda j=j: shard_task.submit(ref, j)), j) for j in jobs), in_flight, collect)
+    if not submitted:
         update_progress_artifact(progress, 100.0)
     report.shards.sort(key=lambda s: (s.source_account, s.container, s.shard))
     report.seconds = round(time.monotonic() - started, 3)
@@ -415,6 +467,36 @@ def replicate_blobs(
     if report.failures and raise_on_failure:
         raise BlobReplicationFailed(report)
     return report
+
+
+SHARDS_IN_FLIGHT = 16
+
+
+def default_shards_in_flight(concurrency: int) -> int:
+    """Shards running at once: a constant, whatever the shard count or the copy cap. Enough to
+    keep the shared copy threads busy and to overlap the shards' listings (I/O bound: each shard
+    lists both sides in two threads of its own), so the process holds at most ``concurrency``
+    copy threads + 3 x this + Prefect's own, at 10 shards as at 10,000."""
+    return SHARDS_IN_FLIGHT
+
+
+def run_windowed(items: Iterable[tuple[Callable[[], Any], K]], limit: int, on_done: Callable[[K, Any], None]) -> int:
+    """Submit ``items`` (a call that submits a task, and a key) with at most ``limit`` futures in
+    flight; ``on_done(key, future)`` runs in this thread as each one finishes. Prefect's default
+    task runner starts a thread per submitted task with no cap: this window is the cap. The
+    number of items submitted."""
+    limit = max(1, limit)
+    pending: dict[Any, K] = {}
+    count = 0
+    for submit, key in items:
+        while len(pending) >= limit:
+            done = next(iter(as_completed(list(pending))))
+            on_done(pending.pop(done), done)
+        pending[submit()] = key
+        count += 1
+    for done in as_completed(list(pending)):
+        on_done(pending.pop(done), done)
+    return count
 
 
 def _transfer(value: str) -> Transfer:

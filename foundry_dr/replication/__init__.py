@@ -13,8 +13,10 @@ Modules, one job each:
 * :mod:`~foundry_dr.replication.listing` — both sides' listings, name-sorted and prefetched in
   the background (``list_entries``, ``prefetch``, ``entry_from``).
 * :mod:`~foundry_dr.replication.shard_state` — the per-shard checkpoint blob
-  (``ShardCheckpoint``, ``checkpoint_path``, ``checkpointed_blob_count``) and the spool of copies
-  awaiting verification.
+  (``ShardCheckpoint``, ``checkpoint_path``, ``list_checkpoints``, ``checkpointed_blob_count``),
+  readable across shard layouts, and the spool of copies awaiting verification.
+* :mod:`~foundry_dr.replication.pool` — the copy threads one run's shards share in a process
+  (``copy_pool``, ``hold``): ``concurrency`` caps them at any shard count.
 * :mod:`~foundry_dr.replication.sas` — the read-only source SAS of server-side copies.
 * :mod:`~foundry_dr.replication.transfer` — one blob's bytes: server-side copy, wait, streaming
   copy, verification of the destination.

@@ -6,7 +6,9 @@ The decisions come from :mod:`foundry_dr.blob_sync`; the per-blob work from
 
 Memory stays flat at any blob count: listings are prefetched page by page into small bounded
 queues (:mod:`~foundry_dr.replication.listing`), the diff is a streaming merge-join, copies go
-through a bounded window of futures (which also keeps the checkpoint in name order), and the
+through a bounded window of futures (which also keeps the checkpoint in name order) into the
+run's shared copy threads (:mod:`~foundry_dr.replication.pool`: ``concurrency`` caps the copies of
+all shards of a run in one process), and the
 checkpoint and the copies awaiting verification are spooled to temporary files
 (:mod:`~foundry_dr.replication.shard_state`).
 
@@ -21,7 +23,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,7 @@ from foundry_dr.replication.job import (
     ShardResult,
     TransientShardFailure,
 )
+from foundry_dr.replication.pool import ShardSubmitter, copy_pool
 from foundry_dr.replication.sas import SourceSas
 from foundry_dr.replication.shard_state import DeferredCopies, ShardCheckpoint
 from foundry_dr.replication.transfer import BlobTransfer
@@ -119,7 +122,7 @@ class ShardCopier:
             )
         transient_streak = 0
         try:
-            with ThreadPoolExecutor(job.concurrency, thread_name_prefix="blob-copy") as pool:
+            with copy_pool(job.pool_key, job.concurrency) as pool:
                 window: deque[tuple[Action, Future[Outcome] | Outcome]] = deque()
                 limit = job.concurrency * 8
 
@@ -166,7 +169,7 @@ class ShardCopier:
             raise PermanentShardFailure(message, result)
         return result
 
-    def _dispatch(self, pool: ThreadPoolExecutor, action: Action) -> Future[Outcome] | Outcome:
+    def _dispatch(self, pool: ShardSubmitter, action: Action) -> Future[Outcome] | Outcome:
         ops = self.actions
         if action.kind is ActionKind.SKIP_ARCHIVE:
             return Outcome("archived", error=action.reason)
@@ -243,7 +246,7 @@ class ShardCopier:
             checkpoint.add(src.name, src.etag, outcome.md5_hex, carried)
 
     # -- bulk verification ----------------------------------------------------------------
-    def _verify_deferred(self, pool: ThreadPoolExecutor, result: ShardResult) -> None:
+    def _verify_deferred(self, pool: ShardSubmitter, result: ShardResult) -> None:
         """List the destination once and check every deferred copy against its source: same
         size and MD5 (properties and tier reconciled). A mismatch is re-copied with a per-blob
         check; a persistent one fails the blob and keeps it out of the checkpoint."""

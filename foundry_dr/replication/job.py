@@ -41,6 +41,9 @@ class ShardJob:
     clock_margin_seconds: float = CLOCK_MARGIN.total_seconds()  # the listing time is taken this much earlier
     conflict_policy: str = "keep-both"
     dest_side: str = "primary"
+    # the run's shared copy threads in this process (foundry_dr.replication.pool): ``concurrency``
+    # then caps the copies of all the run's shards together; None: a pool of the shard's own
+    pool_key: str | None = None
 
     def __str__(self) -> str:  # task run names
         return f"{self.source_account}/{self.container}[{self.shard.id[:8]}]"
