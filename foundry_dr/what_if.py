@@ -3,8 +3,22 @@
 Change types (Microsoft.Resources deployments spec, ``ChangeType``): Create, Delete, Ignore,
 Deploy, NoChange, Modify, Unsupported. Property changes (``PropertyChangeType``): Create,
 Delete, Modify, Array (nested ``children``), NoEffect ("The property will not be set or
-updated": read-only properties the RP ignores). A Modify whose every property change is
-NoEffect changes nothing: it is noise, and must not make every re-run ask for approval again.
+updated": read-only properties the RP ignores).
+
+Noise, which must not make every re-run ask for approval again, is of two kinds, both named in
+Microsoft's docs and in the what-if team's tracker (Azure/arm-template-whatif):
+
+* read-only properties: ``NoEffect`` ("ARM template deployment what-if operation", Change types:
+  "The property is read-only and will be ignored by the service");
+* defaulted properties: values the RP sets and returns that the template does not name, which
+  what-if shows as a property ``Delete`` even on a no-op deployment ("Resource-provider default
+  properties ... show as adds/removes even on a no-op deploy", Azure/arm-template-whatif#157;
+  e.g. #275, ACR ``properties.dataEndpointEnabled`` and ``properties.encryption``). A ``Delete``
+  at the top of the delta is such a property: the template leaves it out, and an RP re-applies
+  its default on a PUT. A ``Delete`` inside an ``Array`` the template sets is a real removal,
+  and so is a dropped tag.
+
+A Modify whose every property change is noise changes nothing: it reads as NoChange.
 Unsupported means what-if cannot tell: it is reported and needs approval, never read as "no
 change". A what-if whose ``status`` is Failed, or that carries an ``error``, is a failure.
 """
@@ -17,19 +31,37 @@ NO_CHANGE = frozenset({"NoChange", "Ignore"})
 CHANGE_TYPES = frozenset({"Create", "Delete", "Ignore", "Deploy", "NoChange", "Modify", "Unsupported"})
 
 
-def effective_paths(delta: list[dict[str, Any]]) -> list[str]:
-    """Paths of the property changes that take effect (NoEffect ones removed, arrays opened)."""
+def _is_tag(change: dict[str, Any]) -> bool:
+    """Tags are the caller's, never an RP default: a tag the template drops is really removed (the
+    what-if doc's own example: ``- tags.Owner: "Team A"``)."""
+    return str(change.get("path") or "").split(".", 1)[0] == "tags"
+
+
+def _kind(change: dict[str, Any]) -> str:
+    return str(change.get("propertyChangeType") or change.get("property_change_type") or "")
+
+
+def effective_paths(delta: list[dict[str, Any]], _nested: bool = False) -> list[str]:
+    """Paths of the property changes that take effect: NoEffect (read-only) ones and top-level
+    Deletes (defaulted properties the template leaves out) removed, arrays opened."""
     out: list[str] = []
     for change in delta or []:
-        kind = str(change.get("propertyChangeType") or change.get("property_change_type") or "")
-        if kind == "NoEffect":
+        kind = _kind(change)
+        if kind == "NoEffect" or (kind == "Delete" and not _nested and not _is_tag(change)):
             continue
         if kind == "Array" and change.get("children"):
-            nested = effective_paths(change["children"])
+            nested = effective_paths(change["children"], _nested=True)
             out += [f"{change.get('path')}{'' if p.startswith('[') else '.'}{p}" for p in nested]
             continue
         out.append(str(change.get("path")))
     return out
+
+
+def noise_paths(delta: list[dict[str, Any]]) -> list[str]:
+    """Paths of the property changes that are noise (reported, never approved): read-only
+    (NoEffect) and defaulted (a top-level Delete) properties."""
+    noisy = [c for c in delta or [] if _kind(c) == "NoEffect" or (_kind(c) == "Delete" and not _is_tag(c))]
+    return [str(c.get("path")) for c in noisy]
 
 
 def classify(change: dict[str, Any]) -> str:

@@ -30,6 +30,30 @@ STORAGE_ACCOUNTS = {
 }
 
 
+# Long-running-operation delays, seconds, by resource type (lower case; "*" for the rest).
+# "fast" is the test default: every LRO really needs polling, none waits. "realistic" is the
+# order of magnitude Azure takes, so a benchmark can report what the critical path costs there;
+# these are assumptions, not measurements (the docs give no SLA for provisioning times): an
+# online deployment provisions VMs and pulls its image (minutes), an endpoint is a DNS name and a
+# gateway entry (a minute or two), a workspace and a compute cluster a minute or a few.
+# ``lro_scale`` multiplies a profile, to run it scaled down (0.01: an 8-minute deployment in 4.8 s).
+LRO_PROFILES: dict[str, dict[str, float]] = {
+    "fast": {},
+    "realistic": {
+        "microsoft.machinelearningservices/workspaces": 60,
+        "microsoft.machinelearningservices/workspaces/computes": 180,
+        "microsoft.machinelearningservices/workspaces/onlineendpoints": 90,
+        "microsoft.machinelearningservices/workspaces/onlineendpoints/deployments": 480,
+        "microsoft.machinelearningservices/workspaces/batchendpoints": 60,
+        "microsoft.machinelearningservices/workspaces/batchendpoints/deployments": 120,
+        "microsoft.containerregistry/registries/importimage": 30,
+        "microsoft.containerregistry/registries/replications": 300,
+        "microsoft.resources/deployments/whatif": 5,
+        "*": 20,
+    },
+}
+
+
 def sandbox_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The sandbox directory: ``--dir``, else ``$FOUNDRY_DR_SANDBOX_DIR``, else ``./.sandbox``."""
     chosen = explicit or os.environ.get(ENV_DIR_VARIABLE) or DEFAULT_DIR
@@ -69,6 +93,8 @@ class SandboxConfig:
     principals: dict[str, Principal]
     regions: list[str] = field(default_factory=lambda: list(REGIONS))
     lro_delay_seconds: float = 0.3
+    lro_profile: str = "fast"  # a name in LRO_PROFILES
+    lro_scale: float = 1.0
 
     # ---- creation / persistence -------------------------------------------------------
     @classmethod
@@ -111,6 +137,8 @@ class SandboxConfig:
             principals={k: Principal(**v) for k, v in raw["principals"].items()},
             regions=list(raw.get("regions", REGIONS)),
             lro_delay_seconds=float(raw.get("lro_delay_seconds", 0.3)),
+            lro_profile=str(raw.get("lro_profile", "fast")),
+            lro_scale=float(raw.get("lro_scale", 1.0)),
         )
 
     def save(self) -> None:
@@ -121,6 +149,15 @@ class SandboxConfig:
         tmp.write_text(json.dumps(data, indent=2))
         os.chmod(tmp, 0o600)
         tmp.replace(self.config_path)
+
+    def lro_delay(self, rtype: str, profile: str | None = None, scale: float | None = None) -> float:
+        """The delay of a long-running operation on ``rtype`` under a profile (default: this
+        sandbox's), scaled; the base ``lro_delay_seconds`` where the profile names no delay."""
+        delays = LRO_PROFILES[profile or self.lro_profile]
+        base = delays.get(rtype.lower(), delays.get("*"))
+        if base is None:
+            return self.lro_delay_seconds
+        return float(base) * (self.lro_scale if scale is None else scale)
 
     # ---- derived paths and endpoints --------------------------------------------------
     @property

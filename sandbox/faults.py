@@ -174,8 +174,10 @@ class FaultEngine:
         path: str,
         status: int,
         principal: str | None = None,
+        extra: dict | None = None,
     ) -> None:
-        """Append one line to the request log (no query strings: they may carry SAS tokens)."""
+        """Append one line to the request log (no query strings: they may carry SAS tokens).
+        ``extra`` adds fields a service knows to be safe (the ARM front: ``api_version``, ``body``)."""
         if self._log_path is None:
             return
         entry = {
@@ -186,6 +188,7 @@ class FaultEngine:
             "path": path.split("?", 1)[0],
             "status": status,
             "principal": principal,
+            **(extra or {}),
         }
         line = json.dumps(entry) + "\n"
         with self._lock, open(self._log_path, "a") as fh:

@@ -19,7 +19,7 @@ from foundry_dr_sandbox.arm.core.provider import Reply
 from foundry_dr_sandbox.arm.core.provider import Request as ArmRequest
 from foundry_dr_sandbox.arm.core.store import Store
 from foundry_dr_sandbox.arm.providers import load_providers
-from foundry_dr_sandbox.config import SandboxConfig
+from foundry_dr_sandbox.config import LRO_PROFILES, SandboxConfig
 from foundry_dr_sandbox.faults import FaultEngine
 from foundry_dr_sandbox.tokens import issue_token, verify_authorization
 
@@ -139,7 +139,7 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
 
     @app.get("/_sandbox/settings")
     async def get_settings() -> Response:
-        names = ("page_size", "lro_delay", "contract_check", "quotas")
+        names = ("page_size", "lro_delay", "lro_profile", "lro_scale", "contract_check", "quotas")
         return _json(200, {n: store.get_setting(n) for n in names})
 
     @app.put("/_sandbox/settings")
@@ -147,6 +147,9 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
         body = await request.json()
         if not isinstance(body, dict):
             return _json(400, {"error": {"code": "InvalidSettings", "message": "expected a JSON object"}})
+        if body.get("lro_profile") not in (None, *LRO_PROFILES):
+            return _json(400, {"error": {"code": "InvalidSettings",
+                                         "message": f"lro_profile must be one of {sorted(LRO_PROFILES)}"}})  # fmt: skip
         for name, value in body.items():
             store.set_setting(name, value)
         return _json(200, body)
@@ -164,6 +167,7 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
         region = None
         status = 500
         principal = None
+        body = None
         try:
             caller = verify_authorization(config, request.headers.get("authorization"))
             if caller is None:
@@ -179,7 +183,6 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
             principal = caller.principal
             path = parse(raw_path, method)
             raw = await request.body()
-            body = None
             if raw:
                 try:
                     body = json.loads(raw)
@@ -202,9 +205,34 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
             status = exc.status
             return arm_error(exc)
         finally:
-            faults.record("arm", region, method, raw_path, status, principal)
+            faults.record("arm", region, method, raw_path, status, principal, _logged(request, method, body))
 
     return app
+
+
+# Request-body keys whose values are credentials (datastore account keys, connection secrets, SAS
+# tokens): the log keeps their type, not their value, so a logged body still type-checks.
+_SECRET_KEYS = frozenset({"key", "keys", "primarykey", "secondarykey", "accountkey", "sastoken", "password",
+                          "clientsecret", "secret", "connectionstring", "token", "accesstoken"})  # fmt: skip
+
+
+def _redact(value: object, key: str = "") -> object:
+    if isinstance(value, dict):
+        return {k: _redact(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, key) for v in value]
+    if isinstance(value, str) and (key.lower() in _SECRET_KEYS or key.lower().endswith(("secret", "password"))):
+        return "***"
+    return value
+
+
+def _logged(request: Request, method: str, body: object) -> dict:
+    """What the request log adds for an ARM call: the api-version sent (the contract check reads the
+    model of that version) and, for writes, the body as received, credentials redacted."""
+    out: dict = {"api_version": request.query_params.get("api-version")}
+    if method in ("PUT", "PATCH", "POST") and body is not None:
+        out["body"] = _redact(body)
+    return out
 
 
 def _request_id() -> str:

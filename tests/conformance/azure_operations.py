@@ -106,6 +106,19 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "Microsoft.CognitiveServices/accounts"): Operation(None, "2024-10-01", "drills / fail-back"),
     ("GET", "Microsoft.CognitiveServices/locations/resourceGroups/deletedAccounts"): Operation(
         None, "2024-10-01", "tasks/workspace.py _deleted_ai_services"),
+    ("GET", "Microsoft.CognitiveServices/accounts/deployments"): Operation(None, "2024-10-01", "model deployments"),
+    ("PUT", "Microsoft.CognitiveServices/accounts/deployments"): Operation(None, "2024-10-01", "model deployments"),
+    ("GET", "Microsoft.CognitiveServices/accounts/raiPolicies"): Operation(None, "2024-10-01", "content filters"),
+    ("PUT", "Microsoft.CognitiveServices/accounts/raiPolicies"): Operation(None, "2024-10-01", "content filters"),
+    ("GET", "Microsoft.CognitiveServices/accounts/raiBlocklists"): Operation(None, "2024-10-01", "blocklists"),
+    ("PUT", "Microsoft.CognitiveServices/accounts/raiBlocklists"): Operation(None, "2024-10-01", "blocklists"),
+    ("GET", "Microsoft.CognitiveServices/accounts/raiBlocklists/raiBlocklistItems"): Operation(
+        None, "2024-10-01", "blocklist items"),
+    ("PUT", "Microsoft.CognitiveServices/accounts/raiBlocklists/raiBlocklistItems"): Operation(
+        None, "2024-10-01", "blocklist items"),
+    ("GET", "Microsoft.CognitiveServices/locations/models"): Operation(None, "2024-10-01", "model availability"),
+    ("GET", "Microsoft.CognitiveServices/locations/modelCapacities"): Operation(None, "2024-10-01", "capacity"),
+    ("GET", "Microsoft.CognitiveServices/locations/usages"): Operation(None, "2024-10-01", "quota"),
 }  # fmt: skip
 
 # LRO status routes: polled by the SDK after the operation that returned them (no example of their own).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from foundry_dr.what_if import CHANGE_TYPES, classify, effective_paths, failure, needs_approval, summarize
+from foundry_dr.what_if import CHANGE_TYPES, classify, effective_paths, failure, needs_approval, noise_paths, summarize
 
 
 def change(kind: str, *delta: tuple[str, str], **extra: object) -> dict:
@@ -49,3 +49,27 @@ def test_a_failed_what_if_is_a_failure_never_no_changes() -> None:
     why = failure("Failed", {"code": "InvalidTemplate", "message": "bad",
                              "details": [{"code": "X", "message": "y"}]})  # fmt: skip
     assert why == "InvalidTemplate: bad (X: y)"
+
+
+def test_a_modify_of_defaulted_properties_only_is_noise() -> None:
+    # Azure/arm-template-whatif#275: a no-op redeploy of a registry shows RP defaults as Deletes
+    noisy = change("Modify", ("properties.dataEndpointEnabled", "Delete"), ("properties.encryption", "Delete"),
+                   ("properties.loginServer", "NoEffect"))  # fmt: skip
+    assert classify(noisy) == "NoChange" and not needs_approval([noisy])
+    assert noise_paths(noisy["delta"]) == ["properties.dataEndpointEnabled", "properties.encryption",
+                                           "properties.loginServer"]  # fmt: skip
+    mixed = change("Modify", ("properties.encryption", "Delete"), ("sku.name", "Modify"))
+    assert classify(mixed) == "Modify" and effective_paths(mixed["delta"]) == ["sku.name"]
+
+
+def test_a_delete_inside_an_array_the_template_sets_is_a_real_removal() -> None:
+    delta = [{"path": "properties.managedNetwork.outboundRules", "propertyChangeType": "Array",
+              "children": [{"path": "[1]", "propertyChangeType": "Delete"}]}]  # fmt: skip
+    assert effective_paths(delta) == ["properties.managedNetwork.outboundRules[1]"]
+    assert needs_approval([{"change_type": "Modify", "delta": delta}])
+
+
+def test_a_dropped_tag_is_a_real_change() -> None:
+    # the what-if doc's example: "- tags.Owner: "Team A"" when the template no longer sets it
+    dropped = change("Modify", ("tags.Owner", "Delete"), ("properties.encryption", "Delete"))
+    assert classify(dropped) == "Modify" and effective_paths(dropped["delta"]) == ["tags.Owner"]

@@ -1,13 +1,24 @@
-"""Contract check: read a request body with the SDK's own REST model, as the RP would.
+"""Contract check: read a request body with the REST model of the api-version sent, as the RP would.
 
 The Azure SDKs ship swagger-generated models (msrest-style: ``_attribute_map`` with wire keys
-and types, ``_validation`` with required fields, ``_subtype_map`` for polymorphism). Walking a
-body against them catches what a hand-built body (a rendered template, say) gets wrong:
-an unknown property, a missing required one, a wrong type -> 400 InvalidRequestContent.
+and types, ``_validation`` with required and read-only fields, ``_subtype_map`` for
+polymorphism); :mod:`api_versions` picks the model set of the version a request names (the
+installed SDK's, or one kept in ``schemas/``, which adds each enum attribute's values). Walking a
+body against it catches what a hand-built body (a rendered template, say) gets wrong: an unknown
+property, a missing required one, a wrong type, a value outside an enum (``enum`` in the swagger;
+an unknown discriminator value too) -> 400 InvalidRequestContent.
+
+Read-only properties (swagger ``readOnly``) are found and returned, not refused: Microsoft's docs say
+the service ignores them ("ARM template deployment what-if operation", Change types, NoEffect: "The
+property is read-only and will be ignored by the service"; the generated models: "Variables are
+only populated by the server, and will be ignored when sending a request"). Azure's spec validator
+(oav, rule ``READONLY_PROPERTY_NOT_ALLOWED_IN_REQUEST``) flags them in requests, so the conformance
+suite holds the product to sending none (tests/conformance/test_runbook_operations.py).
 """
 
 from __future__ import annotations
 
+import contextvars
 import re
 import sys
 from typing import Any
@@ -46,28 +57,49 @@ def _resolve(model_cls: type, type_name: str) -> type | None:
     return found if isinstance(found, type) else None
 
 
-def _pick_subtype(model_cls: type, body: dict) -> type:
+def _pick_subtype(model_cls: type, body: dict, problems: list[str] | None = None, path: str = "") -> type:
     subtype_map = getattr(model_cls, "_subtype_map", None) or {}
     for attr, mapping in subtype_map.items():
         wire = _split_key(model_cls._attribute_map[attr]["key"])[-1]
         value = body.get(wire)
         if value is not None and value in mapping:
             sub = _resolve(model_cls, mapping[value])
-            if sub is not None:
-                return _pick_subtype(sub, body)
+            if sub is not None and sub is not model_cls:
+                return _pick_subtype(sub, body, problems, path)
+        elif (
+            value is not None
+            and problems is not None
+            and getattr(model_cls, "_enums", None) is not None
+            and str(value).lower() not in {str(m).lower() for m in mapping}
+        ):  # a discriminator names a subtype of the spec (kept model sets know them all)
+            problems.append(f"'{_join(path, wire)}' value '{value}' is not one of {sorted(mapping)}")
     return model_cls
 
 
-def check(model_cls: type, body: Any, where: str) -> None:
-    """Raise ArmError(400, InvalidRequestContent) naming the first problem found in ``body``."""
+_IGNORE_UNKNOWN: contextvars.ContextVar[bool] = contextvars.ContextVar("ignore_unknown", default=False)
+_READ_ONLY: contextvars.ContextVar[list[str]] = contextvars.ContextVar("read_only")
+
+
+def check(model_cls: type, body: Any, where: str, ignore_unknown: bool = False) -> list[str]:
+    """Raise ArmError(400, InvalidRequestContent) naming the first problem found in ``body``;
+    else the paths of the read-only properties it sets, which the service ignores (see the module
+    doc). ``ignore_unknown``: members the model does not declare are dropped, not refused (an RP
+    that reads bodies leniently; see api_versions.VersionedModel.ignore_unknown)."""
     problems: list[str] = []
-    _check_model(model_cls, body, "", problems)
+    read_only: list[str] = []
+    tokens = _IGNORE_UNKNOWN.set(ignore_unknown), _READ_ONLY.set(read_only)
+    try:
+        _check_model(model_cls, body, "", problems)
+    finally:
+        _IGNORE_UNKNOWN.reset(tokens[0])
+        _READ_ONLY.reset(tokens[1])
     if problems:
         raise ArmError(
             400,
             "InvalidRequestContent",
             f"The request content for '{where}' was invalid and could not be deserialized: " + "; ".join(problems[:5]),
         )
+    return read_only
 
 
 def _check_model(model_cls: type, body: Any, path: str, problems: list[str]) -> None:
@@ -77,9 +109,10 @@ def _check_model(model_cls: type, body: Any, path: str, problems: list[str]) -> 
     if not hasattr(model_cls, "_attribute_map") and _is_model_base(model_cls):
         _check_model_base(model_cls, body, path, problems)
         return
-    model_cls = _pick_subtype(model_cls, body)
+    model_cls = _pick_subtype(model_cls, body, problems, path)
     attr_map: dict = getattr(model_cls, "_attribute_map", {}) or {}
     validation: dict = getattr(model_cls, "_validation", {}) or {}
+    enums: dict = getattr(model_cls, "_enums", None) or {}
     tree: dict = {}
     for attr, spec in attr_map.items():
         node = tree
@@ -94,6 +127,15 @@ def _check_model(model_cls: type, body: Any, path: str, problems: list[str]) -> 
         return  # additional-properties models accept anything
     _check_tree(model_cls, tree, body, path, problems)
     for attr, rules in validation.items():
+        if rules.get("readonly") and attr in attr_map and _at(body, attr_map[attr]["key"]) is not None:
+            _READ_ONLY.get().append(_join(path, attr_map[attr]["key"]))
+    for attr, allowed in enums.items():  # RPs read enum values case-insensitively
+        node = _at(body, attr_map[attr]["key"])
+        known = {str(a).lower() for a in allowed}
+        for value in node if isinstance(node, list) else [node]:
+            if value is not None and str(value).lower() not in known:
+                problems.append(f"'{_join(path, attr_map[attr]['key'])}' value '{value}' is not one of {allowed}")
+    for attr, rules in validation.items():
         if rules.get("required") and not rules.get("readonly") and attr in attr_map:
             node: Any = body
             for part in _split_key(attr_map[attr]["key"]):
@@ -104,11 +146,20 @@ def _check_model(model_cls: type, body: Any, path: str, problems: list[str]) -> 
                 )
 
 
+def _at(body: Any, wire_key: str) -> Any:
+    for part in _split_key(wire_key):
+        body = body.get(part) if isinstance(body, dict) else None
+    return body
+
+
 def _check_tree(model_cls: type, tree: dict, body: dict, path: str, problems: list[str]) -> None:
     for wire, value in body.items():
         here = _join(path, wire)
         if wire not in tree:
-            problems.append(f"Could not find member '{wire}' on object of type '{model_cls.__name__}'. Path '{here}'")
+            if not (_IGNORE_UNKNOWN.get() or getattr(model_cls, "_ignores_unknown_members", False)):
+                problems.append(
+                    f"Could not find member '{wire}' on object of type '{model_cls.__name__}'. Path '{here}'"
+                )
             continue
         node = tree[wire]
         if isinstance(node, dict):
@@ -229,7 +280,11 @@ def _check_model_base(cls: type, body: dict, path: str, problems: list[str]) -> 
     for wire, value in body.items():
         here = _join(path, wire)
         if wire not in fields:
-            problems.append(f"Could not find member '{wire}' on object of type '{cls.__name__}'. Path '{here}'")
+            if not _IGNORE_UNKNOWN.get():
+                problems.append(f"Could not find member '{wire}' on object of type '{cls.__name__}'. Path '{here}'")
+            continue
+        if value is not None and list(getattr(fields[wire][2], "_visibility", None) or []) == ["read"]:
+            _READ_ONLY.get().append(here)
             continue
         _check_annotation(fields[wire][1], value, here, problems)
     for rest in _mb_required(cls, fields):

@@ -14,7 +14,7 @@ import urllib.parse
 import uuid
 from datetime import UTC, datetime
 
-from foundry_dr_sandbox.arm.core import contract, lro
+from foundry_dr_sandbox.arm.core import api_versions, contract, lro
 from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found, rg_not_found
 from foundry_dr_sandbox.arm.core.ids import ArmPath
 from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
@@ -53,8 +53,14 @@ class Engine:
         return int(self.store.get_setting("page_size", DEFAULT_PAGE_SIZE))
 
     def lro_delay(self, rtype: str) -> float:
-        delays = self.store.get_setting("lro_delay", {})
-        return float(delays.get(rtype.lower(), delays.get("*", self.config.lro_delay_seconds)))
+        """Per-type delays set through the control API win; else the profile (the ``lro_profile``
+        setting, or the config's, see config.LRO_PROFILES) scaled by ``lro_scale``."""
+        delays = self.store.get_setting("lro_delay", {}) or {}
+        if rtype.lower() in delays or "*" in delays:
+            return float(delays.get(rtype.lower(), delays.get("*")))
+        profile = self.store.get_setting("lro_profile", None)
+        scale = self.store.get_setting("lro_scale", None)
+        return self.config.lro_delay(rtype, profile, None if scale is None else float(scale))
 
     @property
     def contract_check(self) -> bool:
@@ -125,6 +131,7 @@ class Engine:
             )
         self.authorize(req)
         p = req.path
+        self.check_api_version(req)
         if p.kind == "subscription":
             return Reply(
                 200,
@@ -161,6 +168,35 @@ class Engine:
         if req.method == "HEAD":
             return Reply(204 if self.store.get(p.resource_id) else 404)
         raise ArmError(405, "MethodNotAllowed", f"{req.method} is not allowed here.")
+
+    def check_api_version(self, req: Request) -> None:
+        """A resource type with per-version models refuses a version it holds no model for, as ARM
+        refuses a version the type does not register (api_versions.no_registered_provider)."""
+        p = req.path
+        if p.kind not in ("resource", "collection", "action") or not p.namespace:
+            return
+        self.model_of(p.full_type, req.api_version)
+
+    def model_of(self, full_type: str, api_version: str) -> object | None:
+        """The REST model of a ``full_type`` body at ``api_version`` (None: not checked); raises
+        400 NoRegisteredProviderFound for a version a per-version type holds no model for."""
+        rtype = self.type_of(full_type)
+        model = rtype.model_for(api_version)
+        if model is None and rtype.versioned is not None:
+            raise api_versions.no_registered_provider(
+                api_version, full_type, rtype.versioned.versions(), list(self.config.regions)
+            )
+        return model
+
+    def check_contract(self, full_type: str, api_version: str, body: object) -> list[str]:
+        """The contract check of one request body, with the model of the version it names; the
+        read-only properties it sets (ignored, as the service ignores them)."""
+        model = self.model_of(full_type, api_version)
+        if self.contract_check and model is not None:
+            versioned = self.type_of(full_type).versioned
+            lenient = bool(versioned is not None and versioned.ignore_unknown)
+            return contract.check(model, body or {}, f"{full_type}@{api_version}", ignore_unknown=lenient)
+        return []
 
     # ---- reading -------------------------------------------------------------------------
     def load(self, resource_id: str) -> Existing | None:
@@ -265,8 +301,7 @@ class Engine:
         if req.body is not None and not isinstance(req.body, dict):
             raise invalid("The request content was invalid and could not be deserialized: expected a JSON object.")
         rtype = self.type_of(p.full_type)
-        if self.contract_check and rtype.rest_model is not None:
-            contract.check(rtype.rest_model, req.body or {}, p.full_type)
+        self.check_contract(p.full_type, req.api_version, req.body)
         if p.resource_group is not None and self.store.get(
             f"/subscriptions/{p.subscription}/resourceGroups/{p.resource_group}"
         ):

@@ -62,9 +62,18 @@ class ResourceType:
     lro_delete: bool = False
     location_required: bool | None = None  # None: required for top-level resources only
     rest_model: Any = None  # SDK REST model class for the contract check (optional)
+    # the REST model per api-version (api_versions.VersionedModel): when set, a request naming a
+    # version it holds no model for is refused, and a body is checked with its version's model
+    versioned: Any = None
     create_status: int = 201  # some RPs answer a creating PUT with 200 (workspace connections)
     # POST actions on a resource: name (case-insensitive) -> handler(engine, req, doc, meta) -> Reply
     actions: dict[str, Callable[..., Reply]] = {}
+
+    def model_for(self, api_version: str) -> Any:
+        """The REST model a request body of ``api_version`` is checked with (None: unchecked)."""
+        if self.versioned is not None:
+            return self.versioned.model(api_version)
+        return self.rest_model
 
     def before_put(self, engine: Engine, req: Request) -> None:
         """Called before a PUT's parents are checked: an RP that creates a missing parent on its

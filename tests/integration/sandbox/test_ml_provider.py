@@ -470,15 +470,22 @@ def test_reader_cannot_create(hub: Hub) -> None:
     assert err.value.status_code == 403
 
 
-def test_contract_check_refuses_unknown_property(hub: Hub) -> None:
-    """A hand-built body is read with the SDK's own REST model, as the RP would read it."""
+def test_contract_check_reads_the_model_of_the_version_sent(hub: Hub) -> None:
+    """A hand-built body is read with the REST model of its api-version, as the RP would read it:
+    a wrong type is refused; an unknown member is dropped (see machinelearningservices/models.py
+    _versioned) and a read-only one ignored (core/contract.py); a version without a model is refused."""
     rid = f"{hub.ws_id(hub.hub)}/models/handmade/versions/1"
     rmc = hub.arm.client(ResourceManagementClient)
-    body = {"properties": {"modelUri": "azureml://datastores/workspaceblobstore/paths/m", "flavours": {}}}
+    body = {"properties": {"modelUri": "azureml://datastores/workspaceblobstore/paths/m", "flavors": "mlflow"}}
+    for bad, why in (({"flavors": "mlflow"}, "flavors"), ({"stage": 3}, "stage")):
+        wrong = {"properties": {"modelUri": body["properties"]["modelUri"], **bad}}
+        with pytest.raises(HttpResponseError) as err:
+            rmc.resources.begin_create_or_update_by_id(rid, wrong, api_version="2024-10-01").result()
+        assert err.value.status_code == 400 and why in str(err.value), str(err.value)
     with pytest.raises(HttpResponseError) as err:
-        rmc.resources.begin_create_or_update_by_id(rid, body, api_version="2024-10-01").result()
-    assert err.value.status_code == 400 and "flavours" in str(err.value)
-    body["properties"].pop("flavours")
+        rmc.resources.begin_create_or_update_by_id(rid, body, api_version="2019-05-01").result()
+    assert err.value.error.code == "NoRegisteredProviderFound"
+    body["properties"] = {"modelUri": body["properties"]["modelUri"], "flavours": {}}  # a typo: dropped
     rmc.resources.begin_create_or_update_by_id(rid, body, api_version="2024-10-01").result()
     assert hub.ml.models.get("handmade", "1").path.endswith("paths/m")
 

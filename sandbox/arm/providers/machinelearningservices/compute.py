@@ -17,6 +17,7 @@ from foundry_dr_sandbox.arm.core.errors import ArmError
 from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
 from foundry_dr_sandbox.arm.providers.machinelearningservices import responses
 from foundry_dr_sandbox.arm.providers.machinelearningservices.common import WORKSPACES, body_of, props_of, region_of
+from foundry_dr_sandbox.arm.providers.machinelearningservices.models import _versioned
 
 if TYPE_CHECKING:
     from foundry_dr_sandbox.arm.core.engine import Engine
@@ -112,9 +113,12 @@ def usage_by_family(engine: Engine, sub: str, region: str, skip_id: str | None =
 class ComputeType(ResourceType):
     type_name = COMPUTES
     lro_put = True
-    # No contract check: azure-ai-ml 1.35.2 sends ComputeInstance fields (enableRootAccess,
-    # releaseQuotaOnStop, enableOSPatching) that its own ComputeResource model does not declare.
+    # Checked with the model of the api-version sent (issue 15): azure-ai-ml 1.35.2 sends
+    # ComputeInstance fields (enableRootAccess, releaseQuotaOnStop, enableOSPatching) that its own
+    # 2025-12-01 ComputeResource model does not declare, but it sends them at 2023-08-01-preview,
+    # whose models do (arm/core/schemas/mls-2023-08-01-preview.json, ComputeInstanceProperties).
     rest_model = None
+    versioned = _versioned("ComputeResource")
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None

@@ -30,7 +30,7 @@ from foundry_dr_sandbox.arm.providers.machinelearningservices.common import (
     workspace_id_of,
     workspace_name_of,
 )
-from foundry_dr_sandbox.arm.providers.machinelearningservices.models import _rest_model
+from foundry_dr_sandbox.arm.providers.machinelearningservices.models import _rest_model, _versioned
 
 if TYPE_CHECKING:
     from foundry_dr_sandbox.arm.core.engine import Engine
@@ -63,6 +63,7 @@ class OnlineEndpointType(ResourceType):
     lro_put = True
     location_required = True
     rest_model = _rest_model("OnlineEndpoint")
+    versioned = _versioned("OnlineEndpoint")
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
@@ -189,6 +190,7 @@ class OnlineDeploymentType(ResourceType):
     type_name = ONLINE_DEPLOYMENTS
     lro_put = True
     rest_model = _rest_model("OnlineDeployment")
+    versioned = _versioned("OnlineDeployment")
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
@@ -282,6 +284,7 @@ class BatchEndpointType(ResourceType):
     lro_put = True
     location_required = True
     rest_model = _rest_model("BatchEndpoint")
+    versioned = _versioned("BatchEndpoint")
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
@@ -311,6 +314,7 @@ class BatchDeploymentType(ResourceType):
     type_name = BATCH_DEPLOYMENTS
     lro_put = True
     rest_model = _rest_model("BatchDeployment")
+    versioned = _versioned("BatchDeployment")
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None

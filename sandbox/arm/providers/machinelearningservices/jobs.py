@@ -26,7 +26,7 @@ from foundry_dr_sandbox.arm.providers.machinelearningservices.common import (
     workspace_id_of,
 )
 from foundry_dr_sandbox.arm.providers.machinelearningservices.endpoints import accepted
-from foundry_dr_sandbox.arm.providers.machinelearningservices.models import _rest_model
+from foundry_dr_sandbox.arm.providers.machinelearningservices.models import _rest_model, _versioned
 
 if TYPE_CHECKING:
     from foundry_dr_sandbox.arm.core.engine import Engine
@@ -57,6 +57,7 @@ def job_status(engine: Engine, doc: dict, meta: dict) -> str:
 class JobType(ResourceType):
     type_name = JOBS
     rest_model = _rest_model("JobBase")
+    versioned = _versioned("JobBase")
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
@@ -124,6 +125,7 @@ class ScheduleType(ResourceType):
     type_name = SCHEDULES
     lro_put = True
     rest_model = _rest_model("Schedule")
+    versioned = _versioned("Schedule")
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None

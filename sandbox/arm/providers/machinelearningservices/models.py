@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
+from foundry_dr_sandbox.arm.core.api_versions import VersionedModel
 from foundry_dr_sandbox.arm.core.errors import conflict
 from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
 from foundry_dr_sandbox.arm.providers.machinelearningservices import responses
@@ -45,6 +46,29 @@ def _rest_model(name: str) -> type | None:
     return getattr(rest, name, None)
 
 
+# The api-version azure-ai-ml 1.35.2's own models (arm_ml_service) were generated from.
+SDK_API_VERSION = "2025-12-01"
+# Stable 2024-04-01 and 2024-10-01 have no generated Python models on PyPI (azure-ai-ml ships
+# previews and 2025-12-01; azure-mgmt-machinelearningservices stops at 2020-08-01): each is
+# checked with the models of the preview of the same date, the one it was released from (their
+# swagger: specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/
+# stable/2024-04-01 and stable/2024-10-01). A preview may declare more than its stable release.
+STAND_INS = {"2024-04-01": "2024-04-01-preview", "2024-10-01": "2024-10-01-preview"}
+
+
+def _versioned(name: str) -> VersionedModel:
+    """``name``'s REST model per api-version: the SDK's own set, or one kept in arm/core/schemas (mls-*).
+
+    Members a version does not declare are dropped, not refused: azure-ai-ml 1.35.2, the official
+    SDK, serializes with its 2025-12-01 models and sends them at older versions (ModelVersion
+    ``properties.datasets`` at 2023-08-01-preview, whose models, like every kept one before
+    2025-12-01, lack it): were Azure ML to refuse unknown members, ``ml_client.models.create_or_update``
+    would fail for everyone. ARM's what-if team says the same of RPs at large ("most RPs will
+    silently drop properties it does not know about", Azure/arm-template-whatif#96). Types, enum
+    values, read-only and required properties are still checked."""
+    return VersionedModel(name, "mls", lambda: _rest_model(name), SDK_API_VERSION, STAND_INS, ignore_unknown=True)
+
+
 # ---- workspaces ---------------------------------------------------------------------------
 def _check_identity(identity: dict | None, props: dict) -> None:
     """A user-assigned identity must name its identities (ManagedServiceIdentity, common types v5:
@@ -69,6 +93,7 @@ class WorkspaceType(ResourceType):
     type_name = WORKSPACES
     lro_put = True
     rest_model = _rest_model("Workspace")
+    versioned = _versioned("Workspace")
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
@@ -245,6 +270,7 @@ class AssetContainerType(ResourceType):
         self.kind = kind
         self.type_name = f"{WORKSPACES}/{kind}"
         self.rest_model = _rest_model(rest_model) if rest_model else None
+        self.versioned = _versioned(rest_model) if rest_model else None
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
@@ -278,6 +304,7 @@ class AssetVersionType(ResourceType):
         self.kind = kind
         self.type_name = f"{WORKSPACES}/{kind}/versions"
         self.rest_model = _rest_model(rest_model) if rest_model else None
+        self.versioned = _versioned(rest_model) if rest_model else None
 
     def before_put(self, engine: Engine, req: Request) -> None:
         container_id = req.path.parent_id
@@ -338,6 +365,7 @@ def _ordered(req: Request, items: list[tuple[dict, dict]]) -> list[tuple[dict, d
 class DatastoreType(ResourceType):
     type_name = DATASTORES
     rest_model = _rest_model("Datastore")
+    versioned = _versioned("Datastore")
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None
@@ -375,6 +403,7 @@ class ConnectionType(ResourceType):
     type_name = f"{WORKSPACES}/connections"
     create_status = 200  # the RP answers 200 only; azure-ai-ml refuses a 201
     rest_model = _rest_model("WorkspaceConnectionPropertiesV2BasicResource")
+    versioned = _versioned("WorkspaceConnectionPropertiesV2BasicResource")
 
     def build(
         self, engine: Engine, req: Request, existing: Existing | None, parent: Existing | None

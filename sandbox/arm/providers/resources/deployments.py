@@ -14,7 +14,7 @@ import dataclasses
 import time
 import uuid
 
-from foundry_dr_sandbox.arm.core import contract, lro
+from foundry_dr_sandbox.arm.core import lro
 from foundry_dr_sandbox.arm.core.engine import Engine, now_iso
 from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, rg_not_found
 from foundry_dr_sandbox.arm.core.ids import key, parse
@@ -286,10 +286,8 @@ def validate(engine: Engine, req: Request, doc: dict | None, meta: dict | None) 
     _require_rg(engine, req)
     mode, template, planned = _plan(req)
     if engine.contract_check:
-        for p in planned:
-            rtype = engine.type_of(p.full_type)
-            if rtype.rest_model is not None:
-                contract.check(rtype.rest_model, p.body, p.full_type)
+        for p in planned:  # each with the model of its own apiVersion
+            engine.check_contract(p.full_type, p.api_version, p.body)
     plan = _as_dicts(planned)
     p = req.path
     return Reply(

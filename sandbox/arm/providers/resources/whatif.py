@@ -1,9 +1,12 @@
 """What-if: what a template deployment would change, without changing anything.
 
-Only the paths the template sets are compared with the stored resource, so what the RP adds
-(provisioningState, systemData, ids, defaults) never shows up as a change — as in ARM,
-whose what-if also hides most RP noise. Location names and resource ids compare
-case-insensitively (ARM treats them so).
+The paths the template sets are compared with the stored resource; what the RP adds is noise
+of the two kinds ARM's what-if shows (its docs, "ARM template deployment what-if operation",
+and its tracker, Azure/arm-template-whatif): a read-only property the template sets is
+``NoEffect``, and a property the RP defaulted that the template leaves out is a ``Delete``
+(:func:`defaulted`; for the types whose REST model the sandbox holds, which tells read-only
+properties apart). Ids, systemData and provisioningState are never reported. Location names and
+resource ids compare case-insensitively (ARM treats them so).
 """
 
 from __future__ import annotations
@@ -50,6 +53,32 @@ def diff(desired: dict, actual: dict, prefix: str = "", readonly: frozenset[str]
     return out
 
 
+# Where an RP's defaults live: what-if compares these subtrees of the resource with the template.
+_DEFAULTED_ROOTS = ("properties", "sku")
+
+
+def defaulted(desired: dict, actual: dict, prefix: str = "", readonly: frozenset[str] = frozenset()) -> list[dict]:
+    """``Delete`` entries for what the RP set and returns that the template leaves out -- the
+    noise ARM's what-if reports on a no-op redeploy ("Resource-provider default properties:
+    values the RP sets and returns but that aren't in your template, so they show as
+    adds/removes even on a no-op deploy", the ARM Deployments team in Azure/arm-template-whatif#157;
+    e.g. #275: ``- properties.dataEndpointEnabled``, ``- properties.encryption`` on an unchanged
+    registry). Read-only properties are not reported (ARM knows them from the spec) and arrays the
+    template sets are compared by :func:`diff`, not here."""
+    out: list[dict] = []
+    for k, have in actual.items():
+        path = f"{prefix}.{k}" if prefix else k
+        if (not prefix and k not in _DEFAULTED_ROOTS) or path in readonly or have is None:
+            continue
+        if k == "provisioningState":  # read-only in every RP's spec, modelled or not
+            continue
+        if k not in desired:
+            out.append({"path": path, "propertyChangeType": "Delete", "before": have})
+        elif isinstance(desired[k], dict) and isinstance(have, dict):
+            out.extend(defaulted(desired[k], have, path, readonly))
+    return out
+
+
 def _merge(base: dict, overlay: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in overlay.items():
@@ -90,7 +119,11 @@ def changes(engine: Engine, planned: list[Planned], mode: str, rg_id: str) -> li
             continue
         before = engine.type_of(found.doc.get("type", "")).view(engine, found.doc, found.meta)
         before = {**header, **{k: v for k, v in before.items() if k not in ("id", "name", "type")}}
-        delta = diff(p.body, before, readonly=frozenset(readonly_paths(engine.type_of(p.full_type).rest_model)))
+        model = engine.type_of(p.full_type).model_for(p.api_version)  # the model of the version named
+        readonly = frozenset(readonly_paths(model))
+        delta = diff(p.body, before, readonly=readonly)
+        if model is not None:  # a type whose spec the sandbox holds: it knows what is read-only
+            delta += defaulted(p.body, before, readonly=readonly)
         after = _merge(before, p.body)
         out.append(_change(found.doc["id"], "Modify" if delta else "NoChange", before, after, delta))
     # Resources of the group the template does not mention: kept (Incremental) or deleted (Complete).
