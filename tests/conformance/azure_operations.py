@@ -52,19 +52,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(None, "2023-04-01-preview", "endpoints.py"),
     ("PUT", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(None, "2023-04-01-preview", "endpoints.py"),
     ("DELETE", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(None, "2023-04-01-preview", "endpoints.py"),
-    ("GET", f"{MLS}/workspaces/batchEndpoints"): Operation(None, "2023-10-01", "tasks/endpoints.py"),
+    ("GET", f"{MLS}/workspaces/batchEndpoints"): Operation(
+        "mls-2024-10-01-BatchEndpoint-get.json", "2023-10-01", "tasks/endpoints.py"),
     ("PUT", f"{MLS}/workspaces/batchEndpoints"): Operation(None, "2023-10-01", "tasks/endpoints.py"),
-    ("GET", f"{MLS}/workspaces/batchEndpoints/deployments"): Operation(None, "2023-10-01", "tasks/endpoints.py"),
+    ("GET", f"{MLS}/workspaces/batchEndpoints/deployments"): Operation(
+        "mls-2024-10-01-BatchDeployment-get.json", "2024-01-01-preview", "tasks/endpoints.py"),
     ("PUT", f"{MLS}/workspaces/batchEndpoints/deployments"): Operation(None, "2023-10-01", "tasks/endpoints.py"),
-    ("GET", f"{MLS}/workspaces/models"): Operation(None, "2023-04-01", "tasks/assets.py (containers)"),
-    ("GET", f"{MLS}/workspaces/models/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
-    ("GET", f"{MLS}/workspaces/environments"): Operation(None, "2023-04-01", "tasks/assets.py (containers)"),
+    ("GET", f"{MLS}/workspaces/models"): Operation(
+        "mls-2024-10-01-ModelContainer-get.json", "2023-08-01-preview", "tasks/assets.py (containers)"),
+    ("GET", f"{MLS}/workspaces/models/versions"): Operation(
+        "mls-2024-10-01-ModelVersion-get.json", "2023-08-01-preview", "tasks/assets.py"),
+    ("GET", f"{MLS}/workspaces/environments"): Operation(
+        "mls-2024-10-01-EnvironmentContainer-get.json", "2023-04-01-preview", "tasks/assets.py (containers)"),
     ("GET", f"{MLS}/workspaces/data"): Operation(None, "2023-04-01", "tasks/assets.py (containers)"),
-    ("GET", f"{MLS}/workspaces/data/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
+    ("GET", f"{MLS}/workspaces/data/versions"): Operation(
+        "mls-2024-10-01-DataVersionBase-get.json", "2023-04-01-preview", "tasks/assets.py"),
     ("GET", f"{MLS}/workspaces/components"): Operation(None, "2024-01-01-preview", "tasks/assets.py (containers)"),
     ("PUT", f"{MLS}/workspaces/models/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
     ("DELETE", f"{MLS}/workspaces/models/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
-    ("GET", f"{MLS}/workspaces/environments/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
+    ("GET", f"{MLS}/workspaces/environments/versions"): Operation(
+        "mls-2024-10-01-EnvironmentVersion-get.json", "2023-04-01-preview", "tasks/assets.py"),
     ("PUT", f"{MLS}/workspaces/environments/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
     ("PUT", f"{MLS}/workspaces/data/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
     ("GET", f"{MLS}/workspaces/components/versions"): Operation(None, "2024-01-01-preview", "tasks/assets.py"),
@@ -77,7 +84,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "Microsoft.Resources/deployments/whatIf"): Operation(
         "resources-2025-04-01-Deployments-WhatIf-resourceGroup.json", "2026-06-01",
         "tasks/templates.py what_if (deployments.begin_what_if)"),
-    ("PUT", "Microsoft.Resources/deployments"): Operation(None, "2026-06-01", "tasks/templates.py deploy"),
+    ("PUT", "Microsoft.Resources/deployments"): Operation(
+        "resources-2025-04-01-PutDeploymentResourceGroup.json", "2026-06-01", "tasks/templates.py deploy"),
     ("GET", "Microsoft.Resources/deployments"): Operation(None, "2026-06-01", "tasks/templates.py deploy (poll)"),
     ("GET", "resourceGroups"): Operation(None, "2025-04-01", "tasks/templates.py resource_group_exists"),
     ("HEAD", "resourceGroups"): Operation(None, "2025-04-01", "tasks/templates.py resource_group_exists"),
@@ -91,11 +99,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("PUT", "Microsoft.ContainerRegistry/registries/replications"): Operation(
         None, "2025-11-01", "tasks/registry.py replications.begin_create"),
     ("POST", "Microsoft.ContainerRegistry/registries/importImage"): Operation(
-        None, "2025-11-01", "tasks/registry.py registries.begin_import_image"),
+        "acr-2025-11-01-ImportImageByManifestDigest.json", "2025-11-01",
+        "tasks/registry.py registries.begin_import_image"),
     # ---- linked resources, read and created as generic ARM resources --------------------
-    ("GET", "Microsoft.Storage/storageAccounts"): Operation(None, "2023-05-01", "tasks/workspace.py _linked"),
+    ("GET", "Microsoft.Storage/storageAccounts"): Operation(
+        "storage-2023-05-01-StorageAccountGetProperties.json", "2023-05-01", "tasks/workspace.py _linked"),
     ("PUT", "Microsoft.Storage/storageAccounts"): Operation(None, "2023-05-01", "the ARM template"),
-    ("GET", "Microsoft.KeyVault/vaults"): Operation(None, "2023-07-01", "tasks/workspace.py"),
+    ("GET", "Microsoft.KeyVault/vaults"): Operation(
+        "keyvault-2023-07-01-getVault.json", "2023-07-01", "tasks/workspace.py"),
     ("PUT", "Microsoft.KeyVault/vaults"): Operation(None, "2023-07-01", "the ARM template"),
     ("GET", "Microsoft.Insights/components"): Operation(None, "2020-02-02", "tasks/workspace.py _linked"),
     ("PUT", "Microsoft.Insights/components"): Operation(None, "2020-02-02", "the ARM template"),

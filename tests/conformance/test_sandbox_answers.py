@@ -25,8 +25,9 @@ pytestmark = pytest.mark.integration
 SUB = "00000000-0000-4000-8000-000000000001"
 RG = "rg-foundry-eastus"
 PROVIDERS = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers"
-MAPS = frozenset({"tags", "userAssignedIdentities", "traffic", "before", "after"})  # keys are data
-MAP_PATHS = frozenset({".properties.properties"})  # an endpoint's free-form properties
+MAPS = frozenset({"tags", "userAssignedIdentities", "traffic", "before", "after", "flavors",
+                  "environmentVariables"})  # keys are data
+MAP_PATHS = frozenset({".properties.properties", ".properties.resources.properties"})  # free-form properties
 # present only when the data calls for them (user-assigned identities of a SystemAssigned one)
 BY_DATA = frozenset({".identity.userAssignedIdentities"})
 ENUMS: dict[str, set] = {  # values the 2024-04-01 / 2025-04-01 / 2025-11-01 specs allow
@@ -203,3 +204,57 @@ def test_what_if(arm) -> None:  # noqa: ANN001
 def test_registry_get(arm) -> None:  # noqa: ANN001
     got = arm("GET", f"{PROVIDERS}/Microsoft.ContainerRegistry/registries/acrfdrshared", "2025-11-01")
     _check(body("acr-2025-11-01-Registry-get.json"), got)
+
+
+# ---- the rows of seeded collections against their GET example (issue 15, part B) -------------
+WS = f"{PROVIDERS}/{MLS}/workspaces/proj-chat"
+SEEDED_ROWS = [  # (fixture, collection of the seeded primary whose first row is compared, api-version)
+    ("mls-2024-10-01-ModelContainer-get.json", f"{WS}/models", "2024-10-01"),
+    ("mls-2024-10-01-ModelVersion-get.json", f"{WS}/models/churn-classifier/versions", "2024-10-01"),
+    ("mls-2024-10-01-EnvironmentContainer-get.json", f"{WS}/environments", "2024-10-01"),
+    ("mls-2024-10-01-EnvironmentVersion-get.json", None, "2024-10-01"),  # the first environment's versions
+    ("mls-2024-10-01-DataVersionBase-get.json", None, "2024-10-01"),  # the first data asset's versions
+    ("mls-2024-10-01-BatchEndpoint-get.json", f"{WS}/batchEndpoints", "2024-10-01"),
+    ("mls-2024-10-01-BatchDeployment-get.json", None, "2024-10-01"),  # the first batch endpoint's deployments
+    ("storage-2023-05-01-StorageAccountGetProperties.json",
+     f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts", "2023-05-01"),
+]  # fmt: skip
+# The example shows every optional property; these the sandbox leaves out because the seeded
+# resource has no such setting (Azure omits an unset optional property too).
+UNSET = {
+    "mls-2024-10-01-BatchEndpoint-get.json": {".identity.userAssignedIdentities", ".sku", ".kind"},
+    "mls-2024-10-01-BatchDeployment-get.json": {".identity", ".sku", ".kind", ".tags",
+                                                ".properties.resources.instanceType"},
+    "mls-2024-10-01-EnvironmentVersion-get.json": {".properties.build", ".properties.condaFile",
+                                                   ".properties.inferenceConfig"},
+    "mls-2024-10-01-ModelVersion-get.json": set(),
+    "storage-2023-05-01-StorageAccountGetProperties.json": {
+        ".properties.geoReplicationStats", ".properties.routingPreference", ".properties.isHnsEnabled",
+        ".properties.networkAcls.resourceAccessRules", ".properties.primaryEndpoints.microsoftEndpoints",
+        ".properties.primaryEndpoints.internetEndpoints", ".properties.isSkuConversionBlocked",
+        ".properties.accountMigrationInProgress",
+        # only blob is served (Azurite has no Files, and queue/table/web/dfs are not emulated)
+        ".properties.primaryEndpoints.web", ".properties.primaryEndpoints.dfs", ".properties.primaryEndpoints.file",
+        ".properties.primaryEndpoints.queue", ".properties.primaryEndpoints.table"},
+}  # fmt: skip
+
+
+def _first_child(arm, collection: str, child: str, api: str) -> str:  # noqa: ANN001
+    first = arm("GET", collection, api)["value"][0]
+    return f"{first['id']}/{child}"
+
+
+@pytest.mark.parametrize(("fixture", "collection", "api"), SEEDED_ROWS, ids=[r[0] for r in SEEDED_ROWS])
+def test_seeded_rows(arm, fixture: str, collection: str | None, api: str) -> None:  # noqa: ANN001
+    if collection is None:
+        parent, child = {
+            "mls-2024-10-01-EnvironmentVersion-get.json": (f"{WS}/environments", "versions"),
+            "mls-2024-10-01-DataVersionBase-get.json": (f"{WS}/data", "versions"),
+            "mls-2024-10-01-BatchDeployment-get.json": (f"{WS}/batchEndpoints", "deployments"),
+        }[fixture]
+        collection = _first_child(arm, parent, child, api)
+    rows = arm("GET", collection, api)["value"]
+    assert rows, collection
+    problems = [p for p in mismatches(body(fixture), rows[0])
+                if not any(p.startswith(f"{u}:") or p.startswith(f"{u}.") for u in UNSET.get(fixture, ()))]  # fmt: skip
+    assert not problems, "\n".join(problems)

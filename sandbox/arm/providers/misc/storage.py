@@ -67,12 +67,25 @@ class StorageAccountType(ResourceType):
             },
         }
         props.update(body.get("properties") or {})
+        created = (existing.doc["properties"].get("creationTime") if existing else None) or now_iso()
+        # What the RP reports (specification/storage/resource-manager/Microsoft.Storage/stable/
+        # 2023-05-01/examples/StorageAccountGetProperties.json): key creation times, when each
+        # service's encryption was enabled and, for a geo-redundant SKU, its secondary region. Only
+        # the blob endpoint is given: Azurite serves no other service here.
+        for service in props.get("encryption", {}).get("services", {}).values():
+            if isinstance(service, dict) and service.get("enabled"):
+                service.setdefault("lastEnabledTime", created)
         props.update(
             primaryEndpoints={"blob": blob},
             primaryLocation=region,
             statusOfPrimary="available",
-            creationTime=(existing.doc["properties"].get("creationTime") if existing else None) or now_iso(),
+            creationTime=created,
+            keyCreationTime={"key1": created, "key2": created},
         )
+        if sku["name"].upper().endswith(("_GRS", "_RAGRS", "_GZRS", "_RAGZRS")):
+            others = [r for r in engine.config.regions if r != region]
+            if others:  # the sandbox's two regions stand for a region pair
+                props.update(secondaryLocation=others[0], statusOfSecondary="available")
         doc = {k: v for k, v in body.items() if k in ("tags", "identity")}
         doc.update(
             location=region,
