@@ -347,3 +347,60 @@ def test_shards_on_dask(sandbox_env: dict, seeded: int) -> None:
     assert len(report.shards) >= 4 and report.ok
     assert report.totals.copied >= seeded - 10
     assert assert_replicated(sandbox_env) > 0
+
+
+GROW = f"br{UID}-grow"  # in stfdreastus -> stfdrwestus
+
+
+def test_shards_share_one_copy_cap_and_keep_their_checkpoints_when_the_layout_changes(
+    sandbox_env: dict,
+    sandbox: Any,  # noqa: ANN401
+    request_log: Any,  # noqa: ANN401
+    control: Any,  # noqa: ANN401
+) -> None:
+    """Issue 21: the copies of all shards of a run share ``replication.concurrency`` threads;
+    after the container grows by 50 % the shard layout changes, and the blobs already verified
+    are still skipped by their checkpoint records (blobs without Content-MD5: without a record
+    each would be downloaded on both sides to be compared)."""
+    cc = service(sandbox_env, "stfdreastus").get_container_client(GROW)
+    cc.create_container()
+
+    def put_without_md5(name: str) -> None:  # committed from blocks: no Content-MD5
+        blob = cc.get_blob_client(name)
+        blob.stage_block("YmxvY2sx", os.urandom(100))
+        blob.commit_block_list([BlobBlock("YmxvY2sx")])
+
+    first = [f"g/{uuid.uuid4().hex}" for _ in range(120)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put_without_md5, first))
+    plan = make_plan(concurrency=3)
+    peak, stop = [0], threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], sum(t.name.startswith("blob-copy") for t in threading.enumerate()))
+            stop.wait(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        report = run(plan, sandbox_env, shard_size=40)
+    finally:
+        stop.set()
+        watcher.join()
+    grow = [s for s in report.shards if s.container == GROW]
+    assert report.ok and len(grow) >= 3 and sum(s.counts.copied for s in grow) == 120
+    assert 0 < peak[0] <= 3, f"{peak[0]} copy threads for a cap of 3"
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put_without_md5, [f"g/{uuid.uuid4().hex}" for _ in range(60)]))
+    control(sandbox, "DELETE", "/requests")
+    again = run(plan, sandbox_env, shard_size=40)
+    regrown = [s for s in again.shards if s.container == GROW]
+    assert again.ok and sum(s.counts.copied for s in regrown) == 60
+    assert sum(s.counts.skipped for s in regrown) == 120
+    assert {s.shard_id for s in regrown} != {s.shard_id for s in grow}, "the layout was meant to change"
+    old = set(first)
+    downloads = request_log(sandbox, method="GET", path=f"{GROW}/g/")
+    hashed = [e for e in downloads if "g/" + e["path"].rsplit("/", 1)[-1] in old]
+    assert hashed == [], f"{len(hashed)} already verified blobs were downloaded again"
