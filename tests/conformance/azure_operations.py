@@ -41,15 +41,19 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", f"{MLS}/workspaces/computes"): Operation(
         "mls-2024-04-01-Compute-get-AmlCompute.json", "2024-04-01-preview", "tasks/workspace.py ml.compute.list"),
     ("PUT", f"{MLS}/workspaces/computes"): Operation(None, "2024-04-01", "the ARM template"),
-    ("GET", f"{MLS}/workspaces/datastores"): Operation(None, "2024-04-01-preview", "ml.datastores.list / get"),
-    ("PUT", f"{MLS}/workspaces/datastores"): Operation(None, "2024-04-01-preview", "ml.datastores.create_or_update"),
+    ("GET", f"{MLS}/workspaces/datastores"): Operation(
+        "mls-2024-10-01-Datastore-get.json", "2024-10-01-preview", "ml.datastores.list / get"),
+    ("PUT", f"{MLS}/workspaces/datastores"): Operation(
+        "mls-2024-10-01-Datastore-AzureBlobWAccountKey-createOrUpdate.json", "2024-10-01-preview",
+        "ml.datastores.create_or_update"),
     ("GET", f"{MLS}/workspaces/connections"): Operation(None, "2024-04-01-preview", "ml.connections.list / get"),
     ("PUT", f"{MLS}/workspaces/connections"): Operation(None, "2024-04-01", "the ARM template"),
     ("GET", f"{MLS}/workspaces/onlineEndpoints"): Operation(
         "mls-2024-04-01-OnlineEndpoint-get.json", "2022-02-01-preview", "tasks/endpoints.py ml.online_endpoints"),
     ("PUT", f"{MLS}/workspaces/onlineEndpoints"): Operation(None, "2022-02-01-preview", "tasks/endpoints.py"),
     ("POST", f"{MLS}/workspaces/onlineEndpoints/listKeys"): Operation(None, "2022-02-01-preview", "tasks/smoke.py"),
-    ("GET", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(None, "2023-04-01-preview", "endpoints.py"),
+    ("GET", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(
+        "mls-2024-10-01-ManagedOnlineDeployment-get.json", "2023-04-01-preview", "endpoints.py"),
     ("PUT", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(None, "2023-04-01-preview", "endpoints.py"),
     ("DELETE", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(None, "2023-04-01-preview", "endpoints.py"),
     ("GET", f"{MLS}/workspaces/batchEndpoints"): Operation(

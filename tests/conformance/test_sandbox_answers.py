@@ -216,6 +216,8 @@ SEEDED_ROWS = [  # (fixture, collection of the seeded primary whose first row is
     ("mls-2024-10-01-DataVersionBase-get.json", None, "2024-10-01"),  # the first data asset's versions
     ("mls-2024-10-01-BatchEndpoint-get.json", f"{WS}/batchEndpoints", "2024-10-01"),
     ("mls-2024-10-01-BatchDeployment-get.json", None, "2024-10-01"),  # the first batch endpoint's deployments
+    ("mls-2024-10-01-ManagedOnlineDeployment-get.json", None, "2024-10-01"),  # the first endpoint's deployments
+    ("mls-2024-10-01-Datastore-get.json", f"{WS}/datastores", "2024-10-01"),
     ("storage-2023-05-01-StorageAccountGetProperties.json",
      f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts", "2023-05-01"),
 ]  # fmt: skip
@@ -228,6 +230,8 @@ UNSET = {
     "mls-2024-10-01-EnvironmentVersion-get.json": {".properties.build", ".properties.condaFile",
                                                    ".properties.inferenceConfig"},
     "mls-2024-10-01-ModelVersion-get.json": set(),
+    # a managed deployment whose spec sets no identity and a sku of name and capacity only
+    "mls-2024-10-01-ManagedOnlineDeployment-get.json": {".identity", ".sku.size", ".sku.family"},
     "storage-2023-05-01-StorageAccountGetProperties.json": {
         ".properties.geoReplicationStats", ".properties.routingPreference", ".properties.isHnsEnabled",
         ".properties.networkAcls.resourceAccessRules", ".properties.primaryEndpoints.microsoftEndpoints",
@@ -251,6 +255,7 @@ def test_seeded_rows(arm, fixture: str, collection: str | None, api: str) -> Non
             "mls-2024-10-01-EnvironmentVersion-get.json": (f"{WS}/environments", "versions"),
             "mls-2024-10-01-DataVersionBase-get.json": (f"{WS}/data", "versions"),
             "mls-2024-10-01-BatchDeployment-get.json": (f"{WS}/batchEndpoints", "deployments"),
+            "mls-2024-10-01-ManagedOnlineDeployment-get.json": (f"{WS}/onlineEndpoints", "deployments"),
         }[fixture]
         collection = _first_child(arm, parent, child, api)
     rows = arm("GET", collection, api)["value"]

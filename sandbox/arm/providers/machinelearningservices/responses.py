@@ -152,9 +152,21 @@ def datastore_properties(given: dict) -> dict:
     }
     props = _merge(base, given)
     creds = props.get("credentials") or {"credentialsType": "None"}
-    # secrets are never returned by GET: only the credential type survives
+    # secrets are never returned by GET: the credential type survives, and so does the type of
+    # the secrets without their value (stable/2024-10-01/examples/Datastore/get.json:
+    # "credentials": {"credentialsType": "AccountKey", "secrets": {"secretsType": "AccountKey"}})
     props["credentials"] = {"credentialsType": creds.get("credentialsType", "None")}
+    # (the RP holds the secrets of an AccountKey, Sas, ServicePrincipal or Certificate credential
+    # even when it made them itself, as for workspaceblobstore; their secretsType is the same name)
+    secrets = creds.get("secrets") if isinstance(creds.get("secrets"), dict) else {}
+    kind = secrets.get("secretsType") or (
+        creds.get("credentialsType") if creds.get("credentialsType") in _WITH_SECRETS else None)
+    if kind:
+        props["credentials"]["secrets"] = {"secretsType": kind}
     return props
+
+
+_WITH_SECRETS = ("AccountKey", "Sas", "ServicePrincipal", "Certificate")
 
 
 def connection_properties(given: dict) -> dict:
