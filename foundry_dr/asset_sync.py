@@ -41,8 +41,9 @@ __all__ = [
 
 Op = Literal["create", "skip", "update", "conflict"]
 
-# Dependency order: components name environments (and may name data/models), so those exist first.
-KIND_ORDER: tuple[str, ...] = ("data", "models", "environments", "components")
+# Dependency order: components name environments and code (and may name data/models), so those
+# exist first; deployments and jobs that name code need its version in the destination too.
+KIND_ORDER: tuple[str, ...] = ("data", "models", "environments", "codes", "components")
 # What the RP lets change on an existing version; everything else is immutable content.
 MUTABLE_FIELDS: tuple[str, ...] = ("description", "tags", "stage", "archived")
 _IDENTITY = ("kind", "name", "version")
@@ -56,6 +57,8 @@ _FULL = re.compile(
     r"datastores/(?P<ds>[^/]+)/paths/(?P<path>.*)$",
     re.IGNORECASE,
 )
+# A blob URL on an account's own host (``https://acct.blob.core.windows.net/container/path``).
+_BLOB_URL = re.compile(r"^https://(?P<account>[a-z0-9]{3,24})\.blob\.(?P<rest>.+)$", re.IGNORECASE)
 # An ARM id of something inside a workspace, as components and deployments reference assets
 # (``azureml:/subscriptions/.../workspaces/ws/environments/env/versions/1``), anywhere in a string.
 _ARM_IN_WS = re.compile(
@@ -79,6 +82,7 @@ class RefMap:
     workspaces: Mapping[str, str] = field(default_factory=dict)
     subscription_id: str | None = None
     resource_group: str | None = None
+    storage_accounts: Mapping[str, str] = field(default_factory=dict)  # blob URLs (a code version's codeUri)
 
     def workspace(self, name: str) -> str:
         return _lookup(self.workspaces, name)
@@ -112,6 +116,8 @@ def rewrite_uri(
 
 
 def _rewrite_uri(uri: str, refs: RefMap) -> str:
+    if (m := _BLOB_URL.match(uri)) and refs.storage_accounts:
+        return f"https://{_lookup(refs.storage_accounts, m['account'])}.blob.{m['rest']}"
     if m := _SHORT.match(uri):
         return f"azureml://datastores/{refs.datastore(m['ds'])}/paths/{m['path']}"
     if m := _FULL.match(uri):
@@ -164,7 +170,7 @@ def canonical_uri(uri: str | None, workspace: str | None) -> str | None:
 
 _ASSET_ARM_REF = re.compile(
     r"^(?:azureml:)?/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices/"
-    r"workspaces/(?P<ws>[^/]+)/(?:environments|models|data|components)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
+    r"workspaces/(?P<ws>[^/]+)/(?:environments|models|data|codes|components)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
     re.IGNORECASE,
 )
 
@@ -221,6 +227,8 @@ def normalise(kind: str, fields: Mapping[str, Any], *, workspace: str | None = N
         content["path"] = canonical_uri(_str(fields.get("path")), workspace)
         if kind == "models":
             content["flavors"] = fields.get("flavors")
+    elif kind == "codes":
+        content["code_uri"] = _str(fields.get("code_uri"))
     elif kind == "environments":
         for key in ("image", "conda_file", "build", "os_type", "inference_config"):
             content[key] = fields.get(key)
@@ -242,7 +250,7 @@ def _str(value: Any) -> str | None:
 def translate(version: Mapping[str, Any], refs: RefMap, dest_workspace: str | None = None) -> dict:
     """A normalised source version as it should read in ``dest_workspace`` (URIs, ARM ids)."""
     out = dict(version)
-    for key in ("path", "spec", "conda_file", "inference_config"):
+    for key in ("path", "spec", "conda_file", "inference_config", "code_uri"):
         if key in out:
             out[key] = rewrite_refs(out[key], refs)
     if out.get("path"):

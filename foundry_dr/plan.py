@@ -85,7 +85,7 @@ ConnectionName = _named(naming.CONNECTION)
 Region = Annotated[str, AfterValidator(_region), Field(json_schema_extra={"enum": list(naming.ALL_REGIONS)})]
 Minutes = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 StrategyName = Literal["hot-hot", "hot-warm", "hot-cold"]
-AssetKind = Literal["models", "data", "environments", "components"]
+AssetKind = Literal["models", "data", "environments", "codes", "components"]
 Cloud = Literal["AzureCloud", "AzureUSGovernment", "AzureChinaCloud", "sandbox"]
 
 
@@ -201,8 +201,8 @@ class Replication(_Model):
     """What replicate-artifacts copies from the primary to the secondary."""
 
     asset_kinds: list[AssetKind] = Field(
-        default_factory=lambda: ["models", "data", "environments", "components"],
-        description="Asset metadata kinds to copy.",
+        default_factory=lambda: ["models", "data", "environments", "codes", "components"],
+        description="Asset metadata kinds to copy (codes: the code that deployments, components and jobs run).",
     )
     containers: list[_named(naming.CONTAINER_PATTERN)] = Field(  # type: ignore[valid-type]
         default_factory=list, description="Glob patterns of extra blob containers to copy."

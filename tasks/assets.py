@@ -1,4 +1,4 @@
-"""Prefect tasks that copy asset metadata (models, data, environments, components) between hubs.
+"""Prefect tasks that copy asset metadata (models, data, environments, code, components) between hubs.
 
 The seed's warning is that service-side metadata (tags, descriptions, versions) cannot be
 recovered after a regional disaster, so it is copied ahead of time, through the public
@@ -266,10 +266,65 @@ def workspace_pairs(factory: ClientFactory, direction: Direction) -> list[tuple[
 
 def ref_map(factory: ClientFactory, direction: Direction) -> RefMap:
     """Source references -> destination: hub name mapped (projects keep their names, datastores
-    too), subscription and resource group of the destination."""
+    too), subscription and resource group of the destination, and the storage accounts (the hub's,
+    then the extra ones pairwise) for blob URLs such as a code version's codeUri."""
     src_side, dst_side = sides_of(direction)
     src, dst = factory.plan.side(src_side), factory.plan.side(dst_side)  # type: ignore[arg-type]
-    return RefMap({}, {src.hub: dst.hub}, dst.subscription_id, dst.resource_group)
+    accounts = dict(zip([src.storage_account, *src.extra_storage_accounts],
+                        [dst.storage_account, *dst.extra_storage_accounts], strict=False))  # fmt: skip
+    return RefMap({}, {src.hub: dst.hub}, dst.subscription_id, dst.resource_group, accounts)
+
+
+# ---- code versions: no public azure-ai-ml operations list or write them (MLClient has none),
+# so they go through the management SDK's pipeline: ARM's own REST for them
+# (.../stable/2024-04-01/examples/Workspace/CodeContainer/list.json, CodeVersion/list.json,
+# CodeVersion/createOrUpdate.json).
+CODE_API = "2024-04-01"
+
+
+def _arm_pages(factory: ClientFactory, side: str, path: str) -> Iterable[dict]:
+    """Every item of an ARM list (``value`` pages, following ``nextLink``)."""
+    from azure.core.rest import HttpRequest
+
+    client = factory.resource_client(factory.plan.side(side).subscription_id)  # type: ignore[arg-type]
+    url: str | None = f"{path}?api-version={CODE_API}"
+    while url:
+        response = client.send_request(HttpRequest("GET", url))
+        if response.status_code == 404:
+            raise ResourceNotFoundError(response=response)
+        response.raise_for_status()
+        page = response.json()
+        yield from page.get("value", [])
+        url = page.get("nextLink")
+
+
+def list_code_versions(factory: ClientFactory, side: str, workspace: str) -> list[dict]:
+    """Every code version of the workspace, archived ones included, normalised."""
+    from foundry_dr.resource_ids import workspace_id
+
+    ws = workspace_id(factory.plan, side, workspace)  # type: ignore[arg-type]
+    out = []
+    for container in _arm_pages(factory, side, f"{ws}/codes"):
+        for version in _arm_pages(factory, side, f"{ws}/codes/{container['name']}/versions"):
+            props = version.get("properties") or {}
+            fields = {"name": container["name"], "version": version["name"], "description": props.get("description"),
+                      "tags": props.get("tags"), "properties": props.get("properties"),
+                      "code_uri": props.get("codeUri"), "archived": bool(props.get("isArchived"))}  # fmt: skip
+            out.append(normalise("codes", fields, workspace=workspace))
+    return out
+
+
+def put_code_version(factory: ClientFactory, side: str, workspace: str, version: Mapping[str, Any]) -> None:
+    """Create (or update the mutable fields of) a code version; its snapshot stays where
+    ``code_uri`` says (the blob step copies the datastore containers it lives in)."""
+    from foundry_dr.resource_ids import workspace_id
+
+    rid = f"{workspace_id(factory.plan, side, workspace)}/codes/{version['name']}/versions/{version['version']}"  # type: ignore[arg-type]
+    body = {"properties": {"codeUri": version.get("code_uri"), "description": version.get("description"),
+                           "tags": dict(version.get("tags") or {}), "properties": dict(version.get("properties") or {}),
+                           "isArchived": bool(version.get("archived"))}}  # fmt: skip
+    client = factory.resource_client(factory.plan.side(side).subscription_id)  # type: ignore[arg-type]
+    client.resources.begin_create_or_update_by_id(rid, body, api_version=CODE_API).result()
 
 
 def _client(factory: ClientFactory, side: str, workspace: str) -> MLClient:
@@ -277,14 +332,25 @@ def _client(factory: ClientFactory, side: str, workspace: str) -> MLClient:
     return factory.ml_client(side, None if workspace == hub else workspace)  # type: ignore[arg-type]
 
 
+def _code_listing(factory: ClientFactory, side: str, workspace: str) -> list[dict]:
+    try:
+        return list_code_versions(factory, side, workspace)
+    except ResourceNotFoundError as exc:
+        raise _no_workspace(workspace, side, exc) from exc
+
+
+def _no_workspace(workspace: str, where: str, exc: Exception) -> PermanentError:
+    return PermanentError(
+        f"workspace {workspace!r} not found in the {where} region ({_first_line(exc)}); "
+        "run provision-secondary first, or fix the plan's workspace names"
+    )
+
+
 def _listing(ml: MLClient, kind: str, workspace: str, where: str) -> list[dict]:
     try:
         return list_versions(ml, kind, workspace)
     except ResourceNotFoundError as exc:
-        raise PermanentError(
-            f"workspace {workspace!r} not found in the {where} region ({_first_line(exc)}); "
-            "run provision-secondary first, or fix the plan's workspace names"
-        ) from exc
+        raise _no_workspace(workspace, where, exc) from exc
 
 
 @task(
@@ -316,9 +382,13 @@ def replicate_workspace_assets(
     source: list[dict] = []
     dest: list[dict] = []
     for kind in wanted:
-        found = _listing(src_ml, kind, source_workspace, src_side)
+        if kind == "codes":
+            found = _code_listing(factory, src_side, source_workspace)
+            dest += _code_listing(factory, dst_side, dest_workspace)
+        else:
+            found = _listing(src_ml, kind, source_workspace, src_side)
+            dest += _listing(dst_ml, kind, dest_workspace, dst_side)
         source += [translate(v, refs, dest_workspace) for v in found]
-        dest += _listing(dst_ml, kind, dest_workspace, dst_side)
         result.items += [
             {"workspace": source_workspace, "kind": kind, "name": v["name"], "version": v["version"],
              "fingerprint": fingerprint(v), "archived": v["archived"]}
@@ -335,7 +405,10 @@ def replicate_workspace_assets(
             result.counts[action.kind][_OP_COUNT[action.op]] += 1
             continue
         try:
-            apply_action(dst_ml, action)
+            if action.kind == "codes":
+                put_code_version(factory, dst_side, dest_workspace, action.source)
+            else:
+                apply_action(dst_ml, action)
         except ResourceExistsError as exc:  # content changed between listing and writing
             reason = _first_line(exc)
             result.conflicts.append({**where, "changes": [], "reason": reason})

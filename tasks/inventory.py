@@ -11,8 +11,12 @@ from typing import Any
 from prefect import task
 
 from foundry_dr.clients import ClientFactory
+from foundry_dr.jobs_remap import is_unfinished
+from foundry_dr.resource_ids import workspace_id
 from foundry_dr.sides import Side
 from foundry_dr.tasks.retried import RETRIED
+
+JOB_API = "2024-04-01"
 
 
 def _workspace_inventory(factory: ClientFactory, side: Side, workspace: str) -> dict[str, Any]:
@@ -31,6 +35,9 @@ def _workspace_inventory(factory: ClientFactory, side: Side, workspace: str) -> 
         }
         for j in ml.jobs.list()
     ]
+    for job in jobs:
+        if is_unfinished(job["status"]):
+            job["spec"] = _job_spec(factory, side, workspace, job["name"])
     endpoints = []
     for ep in ml.online_endpoints.list():
         deployments = [
@@ -55,6 +62,17 @@ def _workspace_inventory(factory: ClientFactory, side: Side, workspace: str) -> 
     batch = [{"name": b.name} for b in ml.batch_endpoints.list()]
     schedules = [{"name": s.name, "enabled": bool(s.is_enabled)} for s in ml.schedules.list(list_view_type="All")]
     return {"jobs": jobs, "online_endpoints": endpoints, "batch_endpoints": batch, "schedules": schedules}
+
+
+def _job_spec(factory: ClientFactory, side: Side, workspace: str, name: str) -> dict[str, Any]:
+    """The job's REST properties, whole (what a resubmission needs: code, inputs, outputs,
+    environment variables, distribution, resources, identity). Read through the generic ARM
+    resource API: azure-ai-ml's entities drop or reshape some of it (a Command node cannot be
+    dumped and loaded back as a job)."""
+    site = factory.plan.side(side)
+    rid = f"{workspace_id(factory.plan, side, workspace)}/jobs/{name}"
+    doc = factory.resource_client(site.subscription_id).resources.get_by_id(rid, api_version=JOB_API)
+    return dict(doc.properties or {})
 
 
 def _enum(value: object) -> str | None:

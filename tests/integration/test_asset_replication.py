@@ -18,6 +18,7 @@ import pytest
 from azure.ai.ml.constants import ListViewType
 from azure.ai.ml.entities import Model
 from azure.core.exceptions import ResourceExistsError
+from azure.core.rest import HttpRequest
 from prefect import flow
 from prefect.testing.utilities import prefect_test_harness
 
@@ -111,6 +112,9 @@ def inventory(factory: ClientFactory, side: str, workspace: str | None) -> dict[
     ml = factory.ml_client(side, workspace)  # type: ignore[arg-type]
     out: dict[tuple, dict] = {}
     for kind in KIND_ORDER:
+        if kind == "codes":  # MLClient has no public code listing: ARM's REST, through the mgmt SDK
+            out.update(code_inventory(factory, side, workspace))
+            continue
         ops = getattr(ml, kind)
         for container in ops.list(list_view_type=ListViewType.ALL):
             archived = {v.version for v in ops.list(name=container.name, list_view_type=ListViewType.ARCHIVED_ONLY)}
@@ -125,6 +129,28 @@ def inventory(factory: ClientFactory, side: str, workspace: str | None) -> dict[
     return out
 
 
+def code_inventory(factory: ClientFactory, side: str, workspace: str | None) -> dict[tuple, dict]:
+    site = factory.plan.side(side)  # type: ignore[arg-type]
+    ws = (f"/subscriptions/{site.subscription_id}/resourceGroups/{site.resource_group}/providers/"
+          f"Microsoft.MachineLearningServices/workspaces/{workspace or site.hub}")  # fmt: skip
+    client = factory.resource_client(site.subscription_id)
+
+    def items(path: str) -> list[dict]:
+        response = client.send_request(HttpRequest("GET", f"{path}?api-version=2024-04-01"))
+        response.raise_for_status()
+        return response.json()["value"]
+
+    out: dict[tuple, dict] = {}
+    for container in items(f"{ws}/codes"):
+        for v in items(f"{ws}/codes/{container['name']}/versions"):
+            props = v["properties"]
+            out[("codes", container["name"], v["name"])] = {
+                "description": props.get("description"), "tags": dict(props.get("tags") or {}),
+                "archived": bool(props.get("isArchived")), "path": props.get("codeUri"), "image": None,
+            }  # fmt: skip
+    return out
+
+
 def full_inventory(factory: ClientFactory, side: str, plan: Plan) -> dict:
     return {ws: inventory(factory, side, ws) for ws, _ in workspaces(plan)}
 
@@ -132,6 +158,8 @@ def full_inventory(factory: ClientFactory, side: str, plan: Plan) -> dict:
 def expected_path(path: str | None, plan: Plan) -> str | None:
     if path is None:
         return None
+    if path.startswith(f"https://{plan.primary.storage_account}.blob."):  # a code version's snapshot
+        return path.replace(plan.primary.storage_account, plan.secondary.storage_account, 1)
     return rewrite_uri(path, {}, workspace_map={plan.primary.hub: plan.secondary.hub},
                        subscription_id=plan.secondary.subscription_id,
                        resource_group=plan.secondary.resource_group)  # fmt: skip

@@ -156,7 +156,7 @@ def test_normalise_environment_and_component() -> None:
 
 def test_normalise_rejects_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown asset kind"):
-        normalise("codes", {"name": "a", "version": "1"})
+        normalise("featuresets", {"name": "a", "version": "1"})
 
 
 # ---- planning --------------------------------------------------------------------------------
@@ -250,3 +250,19 @@ def test_component_environment_id_of_the_owner_compares_equal_to_name_version() 
     assert [a.op for a in plan_asset_actions([translate(src, REFS, "proj-chat")], [dst])] == ["skip"]
     other = normalise("components", {"name": "c", "version": "1", "environment": env_id}, workspace="proj-x")
     assert other["spec"]["environment"] == env_id
+
+
+def test_a_code_version_points_at_the_destination_account_and_differs_only_by_its_uri() -> None:
+    """Code versions are replicated like other assets; their codeUri (a blob URL on the source
+    hub's storage account) is rewritten to the destination's account, and a destination version
+    whose snapshot is somewhere else is a conflict, never overwritten."""
+    uri = "https://stfdreastus.blob.core.windows.net/c/LocalUpload/abc/src"
+    src = normalise("codes", {"name": "train-src", "version": "1", "code_uri": uri})
+    refs = RefMap({}, {}, None, None, {"stfdreastus": "stfdrwestus"})
+    moved = translate(src, refs, "proj-chat")
+    assert moved["code_uri"] == "https://stfdrwestus.blob.core.windows.net/c/LocalUpload/abc/src"
+    same = normalise("codes", {"name": "train-src", "version": "1", "code_uri": moved["code_uri"]})
+    other = normalise("codes", {"name": "train-src", "version": "1", "code_uri": "https://x.blob.core.windows.net/d/s"})
+    assert [a.op for a in plan_asset_actions([moved], [same])] == ["skip"]
+    assert [a.op for a in plan_asset_actions([moved], [other])] == ["conflict"]
+    assert KIND_ORDER.index("codes") < KIND_ORDER.index("components")

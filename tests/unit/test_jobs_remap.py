@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from foundry_dr.jobs_remap import interrupted_jobs, plan_resubmissions
+from foundry_dr.asset_sync import RefMap
+from foundry_dr.jobs_remap import interrupted_jobs, job_references, plan_resubmissions, remap_spec
 
 
 def job(name: str, status: str = "Running", **fields: Any) -> dict[str, Any]:
@@ -140,3 +141,55 @@ def test_a_job_without_a_command_cannot_be_resubmitted() -> None:
 def test_jobs_without_tags_get_only_the_origin_tag() -> None:
     (sub,) = plan_resubmissions(inventory(proj_chat=[job("t", tags=None)]), COMPUTES, ENVS, "dr")
     assert sub.spec["tags"] == {"foundry-dr.resubmitted-from": "t"}
+
+
+# ---- resubmission from the job's whole REST spec ---------------------------------------------------
+SRC_WS = ("/subscriptions/s-p/resourceGroups/rg-p/providers/Microsoft.MachineLearningServices/workspaces/"
+          "proj-chat")  # fmt: skip
+DST_WS = SRC_WS.replace("s-p", "s-s").replace("rg-p", "rg-s")
+SPEC = {
+    "jobType": "Command", "status": "Running", "command": "python train.py --data ${{inputs.data}}",
+    "codeId": f"{SRC_WS}/codes/train-src/versions/1", "environmentId": f"{SRC_WS}/environments/e/versions/1",
+    "computeId": f"{SRC_WS}/computes/cpu-cluster",
+    "inputs": {"data": {"jobInputType": "uri_folder", "uri": f"azureml:{SRC_WS}/data/customers/versions/2"},
+               "raw": {"jobInputType": "uri_folder", "uri": "azureml://datastores/trainingdata/paths/raw/"},
+               "epochs": {"jobInputType": "literal", "value": "10"}},
+    "outputs": {"default": {"jobOutputType": "uri_folder", "uri": "azureml://datastores/workspaceartifactstore/x"},
+                "model": {"jobOutputType": "mlflow_model"}},
+    "environmentVariables": {"LOG_LEVEL": "info"}, "distribution": {"distributionType": "PyTorch"},
+    "resources": {"instanceCount": 2}, "identity": {"identityType": "Managed"},
+    "services": {"Studio": {"endpoint": "https://ml.azure.com/runs/x"}}, "tags": {"team": "ml"},
+}  # fmt: skip
+REFS = RefMap({}, {}, "s-s", "rg-s")
+
+
+def test_a_job_with_its_spec_is_resubmitted_whole_with_every_reference_remapped() -> None:
+    inv = inventory(proj_chat=[job("train-1", spec=SPEC)])
+    (sub,) = plan_resubmissions(inv, {}, {}, "dr", refs=REFS, missing={"proj-chat": set()})
+    props = sub.spec["properties"]
+    assert sub.problem is None
+    assert props["codeId"] == f"{DST_WS}/codes/train-src/versions/1"
+    assert props["computeId"] == f"{DST_WS}/computes/cpu-cluster"
+    assert props["inputs"]["data"]["uri"] == f"azureml:{DST_WS}/data/customers/versions/2"
+    assert props["inputs"]["epochs"] == {"jobInputType": "literal", "value": "10"}
+    assert props["environmentVariables"] == {"LOG_LEVEL": "info"} and props["resources"] == {"instanceCount": 2}
+    assert props["identity"] == {"identityType": "Managed"} and props["distribution"] == {"distributionType": "PyTorch"}
+    # what the service sets is not sent back: status, services, the run's own default output
+    assert "status" not in props and "services" not in props and set(props["outputs"]) == {"model"}
+    assert props["tags"] == {"team": "ml", "foundry-dr.resubmitted-from": "train-1"}
+
+
+def test_every_reference_a_job_needs_is_listed_and_each_missing_one_named() -> None:
+    remapped = remap_spec(SPEC, REFS, "train-1")
+    refs = dict((ref, what) for what, ref in job_references(remapped))
+    assert set(refs.values()) == {"code", "environment", "compute", "input data", "input raw (datastore)"}
+    missing = {"proj-chat": {f"{DST_WS}/codes/train-src/versions/1", "datastores/trainingdata"}}
+    (sub,) = plan_resubmissions(inventory(proj_chat=[job("t", spec=SPEC)]), {}, {}, "dr", refs=REFS, missing=missing)
+    assert sub.problem and "code " in sub.problem and "datastores/trainingdata" in sub.problem
+    assert "environment" not in sub.problem  # only what is missing is named
+
+
+def test_pipeline_jobs_are_listed_as_not_resubmittable() -> None:
+    inv = inventory(proj_chat=[job("p", spec={**SPEC, "jobType": "Pipeline", "jobs": {}})])
+    (sub,) = plan_resubmissions(inv, {}, {}, "dr", refs=REFS, missing={})
+    assert sub.problem and "Pipeline" in sub.problem and "by hand" in sub.problem

@@ -103,7 +103,7 @@ def test_defaults_and_derived_values(sandbox_plan_data: dict[str, Any]) -> None:
     assert plan.pointer.prefect_variable == "foundry_dr_active_hub_contoso_sandbox"
     assert plan.shared.key_vault.subscription_id == plan.primary.subscription_id
     assert plan.replication.concurrency == 16 and plan.replication.mirror_deletes is False
-    assert plan.replication.asset_kinds == ["models", "data", "environments", "components"]
+    assert plan.replication.asset_kinds == ["models", "data", "environments", "codes", "components"]
     assert plan.deployments.standby_instance_count == 1
     assert plan.approvals.timeout_minutes == 60
     assert plan.failback.conflict_policy == "keep-both"

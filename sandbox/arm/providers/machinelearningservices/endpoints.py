@@ -262,11 +262,14 @@ def _check_online_quota(engine: Engine, req: Request, doc: dict, parent: Existin
 
 
 def check_references(engine: Engine, props: dict) -> None:
-    """The model and environment of a deployment must exist when they are ARM ids (registry ids pass)."""
+    """The model, environment and code of a deployment must exist when they are ARM ids (registry ids
+    pass): Azure provisions the deployment from them (ManagedOnlineDeployment/createOrUpdate.json
+    names all three), so one that does not resolve fails the deployment."""
     model = props.get("model")
     if isinstance(model, dict):  # batch deployments: {"referenceType": "Id", "assetId": ...}
         model = model.get("assetId")
-    for label, ref in (("Model", model), ("Environment", props.get("environmentId"))):
+    code = (props.get("codeConfiguration") or {}).get("codeId")  # the scoring script's code version
+    for label, ref in (("Model", model), ("Environment", props.get("environmentId")), ("Code", code)):
         if (
             isinstance(ref, str)
             and ref.lower().startswith("/subscriptions/")
@@ -274,7 +277,7 @@ def check_references(engine: Engine, props: dict) -> None:
         ):
             raise ArmError(
                 404,
-                f"{label}NotFound" if label == "Model" else "EnvironmentNotFound",
+                f"{label}NotFound",
                 f"{label} '{ref}' was not found; the deployment cannot be provisioned.",
             )
 

@@ -10,10 +10,11 @@ it end Failed. ``cancel`` answers 202 + Location; the job shows CancelRequested,
 from __future__ import annotations
 
 import copy
+import re
 import time
 from typing import TYPE_CHECKING
 
-from foundry_dr_sandbox.arm.core.errors import conflict
+from foundry_dr_sandbox.arm.core.errors import ArmError, conflict
 from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
 from foundry_dr_sandbox.arm.providers.machinelearningservices import responses
 from foundry_dr_sandbox.arm.providers.machinelearningservices.common import (
@@ -82,6 +83,7 @@ class JobType(ResourceType):
             return {"properties": merged}, dict(existing.meta)
         if not given.get("jobType"):
             raise bad_request("properties.jobType is required.", "UserError")
+        check_job_references(engine, workspace_id_of(req.path.resource_id), given)
         return {"properties": given}, {"created_at": time.time()}
 
     def view(self, engine: Engine, doc: dict, meta: dict) -> dict:
@@ -106,6 +108,44 @@ class JobType(ResourceType):
                 if str(d["properties"].get("jobType", "")).lower() == job_type.lower()
             ]
         return list(reversed(items))  # the RP lists newest first
+
+
+_SHORT_ASSET = re.compile(r"^azureml:(?P<name>[^:/@]+):(?P<version>[^:/@]+)$")
+_DATASTORE_URI = re.compile(r"^azureml://datastores/(?P<ds>[^/]+)/paths/", re.IGNORECASE)
+
+
+def check_job_references(engine: Engine, workspace: str, props: dict) -> None:
+    """A submitted job's code, environment, compute and inputs must resolve in its workspace.
+
+    Azure ML resolves these when the job is submitted ("Azure Machine Learning job" REST, JobBase
+    in .../stable/2024-04-01/machineLearningServices.json: ``codeId``, ``environmentId`` and
+    ``computeId`` are ARM ids; inputs name a data asset or a datastore URI -- learn.microsoft.com,
+    "Access data in a job"), so a job copied from another workspace without its assets fails at
+    submission, not later. The error codes here are not documented; 404 with a ``...NotFound``
+    code and the reference in the message is what the SDK surfaces as ResourceNotFoundError.
+    """
+    def missing(ref: str) -> bool:
+        return engine.store.get(ref.removeprefix("azureml:")) is None
+
+    for key, what in (("codeId", "Code"), ("environmentId", "Environment"), ("computeId", "Compute")):
+        ref = props.get(key)
+        if isinstance(ref, str) and ref.removeprefix("azureml:").lower().startswith("/subscriptions/") and missing(ref):
+            raise ArmError(404, f"{what}NotFound", f"{what} '{ref}' of the job was not found in the workspace.")
+    for name, value in (props.get("inputs") or {}).items():
+        uri = value.get("uri") if isinstance(value, dict) else None
+        if not isinstance(uri, str):
+            continue
+        target = None
+        if uri.removeprefix("azureml:").lower().startswith("/subscriptions/"):
+            target = uri.removeprefix("azureml:")
+        elif m := _SHORT_ASSET.match(uri):
+            target = f"{workspace}/data/{m['name']}/versions/{m['version']}"
+            if engine.store.get(target) is None:
+                target = f"{workspace}/models/{m['name']}/versions/{m['version']}"
+        elif m := _DATASTORE_URI.match(uri):
+            target = f"{workspace}/datastores/{m['ds']}"
+        if target is not None and engine.store.get(target) is None:
+            raise ArmError(404, "AssetNotFound", f"Input '{name}' of the job names '{uri}', which was not found.")
 
 
 def _cancel(engine: Engine, req: Request, doc: dict, meta: dict) -> Reply:
