@@ -54,7 +54,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", f"{MLS}/workspaces/onlineEndpoints/listKeys"): Operation(None, "2022-02-01-preview", "tasks/smoke.py"),
     ("GET", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(
         "mls-2024-10-01-ManagedOnlineDeployment-get.json", "2023-04-01-preview", "endpoints.py"),
-    ("PUT", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(None, "2023-04-01-preview", "endpoints.py"),
+    ("PUT", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(
+        "mls-2024-10-01-ManagedOnlineDeployment-createOrUpdate.json", "2023-04-01-preview", "endpoints.py"),
     ("DELETE", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(None, "2023-04-01-preview", "endpoints.py"),
     ("GET", f"{MLS}/workspaces/batchEndpoints"): Operation(
         "mls-2024-10-01-BatchEndpoint-get.json", "2023-10-01", "tasks/endpoints.py"),
@@ -72,7 +73,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", f"{MLS}/workspaces/data/versions"): Operation(
         "mls-2024-10-01-DataVersionBase-get.json", "2023-04-01-preview", "tasks/assets.py"),
     ("GET", f"{MLS}/workspaces/components"): Operation(None, "2024-01-01-preview", "tasks/assets.py (containers)"),
-    ("PUT", f"{MLS}/workspaces/models/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
+    ("PUT", f"{MLS}/workspaces/models/versions"): Operation(
+        "mls-2024-10-01-ModelVersion-createOrUpdate.json", "2023-08-01-preview", "tasks/assets.py"),
     ("DELETE", f"{MLS}/workspaces/models/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
     ("GET", f"{MLS}/workspaces/environments/versions"): Operation(
         "mls-2024-10-01-EnvironmentVersion-get.json", "2023-04-01-preview", "tasks/assets.py"),
@@ -84,6 +86,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("PUT", f"{MLS}/workspaces/jobs"): Operation(None, "2024-01-01-preview", "tasks/jobs.py"),
     ("GET", f"{MLS}/workspaces/schedules"): Operation(None, "2024-01-01-preview", "tasks/jobs.py ml.schedules.list"),
     ("PUT", f"{MLS}/workspaces/schedules"): Operation(None, "2024-01-01-preview", "tasks/jobs.py"),
+    ("GET", f"{MLS}/workspaces/codes"): Operation(None, "2023-04-01", "tasks/assets.py (containers)"),
+    ("GET", f"{MLS}/workspaces/codes/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
+    ("PUT", f"{MLS}/workspaces/codes/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
+    # ---- Microsoft.Authorization (role assignments at a resource's scope) ---------------
+    ("GET", "Microsoft.Authorization/roleAssignments"): Operation(None, "2022-04-01", "tasks/role_assignments.py"),
+    ("PUT", "Microsoft.Authorization/roleAssignments"): Operation(None, "2022-04-01", "tasks/role_assignments.py"),
+    ("GET", "Microsoft.Authorization/roleDefinitions"): Operation(None, "2022-04-01", "tasks/role_assignments.py"),
+    ("PUT", "Microsoft.Authorization/roleDefinitions"): Operation(None, "2022-04-01", "tasks/role_assignments.py"),
     # ---- Microsoft.Resources ------------------------------------------------------------
     ("POST", "Microsoft.Resources/deployments/whatIf"): Operation(
         "resources-2025-04-01-Deployments-WhatIf-resourceGroup.json", "2026-06-01",
