@@ -50,7 +50,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("PUT", f"{MLS}/workspaces/connections"): Operation(None, "2024-04-01", "the ARM template"),
     ("GET", f"{MLS}/workspaces/onlineEndpoints"): Operation(
         "mls-2024-04-01-OnlineEndpoint-get.json", "2022-02-01-preview", "tasks/endpoints.py ml.online_endpoints"),
-    ("PUT", f"{MLS}/workspaces/onlineEndpoints"): Operation(None, "2022-02-01-preview", "tasks/endpoints.py"),
+    ("PUT", f"{MLS}/workspaces/onlineEndpoints"): Operation(
+        "mls-2024-10-01-OnlineEndpoint-createOrUpdate.json", "2022-02-01-preview", "tasks/endpoints.py"),
     ("POST", f"{MLS}/workspaces/onlineEndpoints/listKeys"): Operation(None, "2022-02-01-preview", "tasks/smoke.py"),
     ("GET", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(
         "mls-2024-10-01-ManagedOnlineDeployment-get.json", "2023-04-01-preview", "endpoints.py"),
@@ -78,7 +79,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", f"{MLS}/workspaces/models/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
     ("GET", f"{MLS}/workspaces/environments/versions"): Operation(
         "mls-2024-10-01-EnvironmentVersion-get.json", "2023-04-01-preview", "tasks/assets.py"),
-    ("PUT", f"{MLS}/workspaces/environments/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
+    ("PUT", f"{MLS}/workspaces/environments/versions"): Operation(
+        "mls-2024-10-01-EnvironmentVersion-createOrUpdate.json", "2023-04-01-preview", "tasks/assets.py"),
     ("PUT", f"{MLS}/workspaces/data/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
     ("GET", f"{MLS}/workspaces/components/versions"): Operation(None, "2024-01-01-preview", "tasks/assets.py"),
     ("PUT", f"{MLS}/workspaces/components/versions"): Operation(None, "2024-01-01-preview", "tasks/assets.py"),
