@@ -89,3 +89,51 @@ def test_registry_example_through_the_sdk_model() -> None:
     # tasks/registry.py: sku.name compared with "Premium", login_server lower-cased
     assert registry.sku.name == "Standard" and registry.sku.name != "Premium"
     assert (registry.login_server or "").lower() == "myregistry.azurecr.io"
+
+
+# The examples' ids are the placeholder "string"; azure-ai-ml parses an asset's id into its name
+# and version, so these tests give the example a real ARM id of the same resource type.
+WS = ("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/test-rg/providers/"
+      "Microsoft.MachineLearningServices/workspaces/my-aml-workspace")  # fmt: skip
+
+
+def _with_id(example: dict, rid: str) -> dict:
+    return {**example, "id": rid, "name": rid.rsplit("/", 1)[-1]}
+
+
+def test_model_version_example_through_azure_ai_ml() -> None:
+    from azure.ai.ml._restclient.arm_ml_service.models import ModelVersion
+    from azure.ai.ml.entities import Model
+
+    m = Model._from_rest_object(ModelVersion(_with_id(body("mls-2024-10-01-ModelVersion-get.json"),
+                                                      f"{WS}/models/m/versions/1")))  # fmt: skip
+    assert (m.name, m.version, m.type) == ("m", "1", "CustomModel") and "string" in m.flavors
+
+
+def test_batch_endpoint_example_through_azure_ai_ml() -> None:
+    from azure.ai.ml._restclient.arm_ml_service.models import BatchEndpoint as RestBatchEndpoint
+    from azure.ai.ml.entities import BatchEndpoint
+
+    b = BatchEndpoint._from_rest_object(RestBatchEndpoint(body("mls-2024-10-01-BatchEndpoint-get.json")))
+    assert b.auth_mode == "aml_token" and b.defaults.deployment_name == "string"
+
+
+def test_online_deployment_example_through_azure_ai_ml() -> None:
+    from azure.ai.ml._restclient.arm_ml_service.models import OnlineDeployment as RestOnlineDeployment
+    from azure.ai.ml.entities import ManagedOnlineDeployment, OnlineDeployment
+
+    d = OnlineDeployment._from_rest_object(RestOnlineDeployment(_with_id(
+        body("mls-2024-10-01-ManagedOnlineDeployment-get.json"), f"{WS}/onlineEndpoints/ep/deployments/blue")))
+    assert isinstance(d, ManagedOnlineDeployment)  # endpointComputeType Managed
+    # what tasks/endpoints.py copies: instance type and count (sku.capacity), model, environment
+    assert (d.instance_type, d.instance_count, d.model, d.environment) == ("string", 1, "string", "string")
+
+
+def test_datastore_example_through_azure_ai_ml() -> None:
+    from azure.ai.ml._restclient.arm_ml_service.models import Datastore as RestDatastore
+    from azure.ai.ml.entities import AzureBlobDatastore
+    from azure.ai.ml.entities._datastore.datastore import Datastore
+
+    ds = Datastore._from_rest_object(RestDatastore(_with_id(body("mls-2024-10-01-Datastore-get.json"),
+                                                            f"{WS}/datastores/ds")))  # fmt: skip
+    assert isinstance(ds, AzureBlobDatastore) and (ds.account_name, ds.container_name) == ("string", "string")
