@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/replication_scale.py threads   [--shards 1000 --concurrency 16]
     .venv/bin/python benchmarks/replication_scale.py memory    [--sizes 100000,10000000]
     .venv/bin/python benchmarks/replication_scale.py stability [--blobs 200000 --shard-size 5000]
-    .venv/bin/python benchmarks/replication_scale.py all --write   (and write docs/benchmarks.md)
+    .venv/bin/python benchmarks/replication_scale.py stability --baseline REV   (the code of REV)
 
 - **threads**: the real engine (``foundry_dr.replication.engine.run_shard``) over ``--shards``
   shards against the in-memory storage of ``tests/unit/fake_blob_service.py`` (each server-side

@@ -40,7 +40,7 @@ from foundry_dr.blob_sync import (
 from foundry_dr.redact import redact_text
 from foundry_dr.replication.engine import run_shard
 from foundry_dr.replication.job import ShardFailed, ShardJob, ShardResult, Transfer, Verify
-from foundry_dr.replication.listing import PAGE_SIZE
+from foundry_dr.replication.listing import PAGE_SIZE, list_names
 from foundry_dr.replication.pool import hold as copy_pool_held
 from foundry_dr.replication.shard_state import list_checkpoints
 from foundry_dr.retry import PermanentError
@@ -254,11 +254,13 @@ def _cut(factory: ClientFactory, pair: ContainerPair, mirror_deletes: bool, shar
     first = list(next(pages, None) or [])
     if pages.continuation_token is None and not mirror_deletes:
         return [Shard(estimated_blobs=len(first))]
-    streams: list[Iterator[str]] = [itertools.chain(first, itertools.chain.from_iterable(pages))]
+    # more than a page: the top-level folders are listed in parallel (list_names)
+    whole = pages.continuation_token is None
+    streams: list[Iterator[str]] = [itertools.chain(first) if whole else list_names(src)]
     if mirror_deletes:
         dst = factory.blob_service(pair.dest_account).get_container_client(pair.destination)
         if dst.exists():
-            streams.append(iter(dst.list_blob_names(results_per_page=PAGE_SIZE)))
+            streams.append(list_names(dst))
     return shard_prefixes(merge_names(*streams), shard_size)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -65,42 +66,129 @@ def list_entries(cc: ContainerClient, shard: Shard, excludes: tuple[str, ...], m
             raise
 
 
-def prefetch(produce: Callable[[], Iterator[BlobEntry]], depth: int = 2) -> Iterator[BlobEntry]:
-    """Run a listing in a background thread, ``depth`` pages ahead: source and destination are
-    listed in parallel and overlap with copying, and at most a few pages are ever in memory."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
+PLANNER_FOLDERS_AHEAD = 4  # top-level folders listed at once by list_names
+PLANNER_PAGES_AHEAD = 4  # pages each of them may run ahead of the reader
 
-    def worker() -> None:
-        batch: list[BlobEntry] = []
+
+def list_names(cc: ContainerClient, ahead: int = PLANNER_FOLDERS_AHEAD) -> Iterator[str]:
+    """Every blob name of a container, name-sorted, for the shard planner; the top-level folders
+    are listed in parallel (up to ``ahead`` at once, each a few pages ahead of the reader), not
+    one after the other.
+
+    One listing with the ``/`` delimiter gives the top level in name order: blobs, and folders
+    as prefixes. Every name under a folder sorts between the folder's neighbours at the top
+    level, so the folders' own listings, read in that order, give the container's sorted order.
+    Memory: at most ``ahead`` x :data:`PLANNER_PAGES_AHEAD` pages of names."""
+    segments: deque[Iterator[Any] | str] = deque()
+    folders = 0
+    top = iter(cc.walk_blobs(delimiter="/", results_per_page=PAGE_SIZE))
+
+    def names_under(prefix: str) -> Iterator[str]:
+        return iter(cc.list_blob_names(name_starts_with=prefix, results_per_page=PAGE_SIZE))
+
+    def fill() -> bool:
+        nonlocal folders
+        item = next(top, None)
+        if item is None:
+            return False
+        name = item.name
+        if "/" in name:  # a folder (a top-level blob name holds no delimiter)
+            segments.append(prefetch(lambda n=name: names_under(n), PLANNER_PAGES_AHEAD))  # type: ignore[misc]
+            folders += 1
+        else:
+            segments.append(name)
+        return True
+
+    more = True
+    try:
+        while True:
+            while more and folders < ahead and len(segments) < PAGE_SIZE:
+                more = fill()
+            if not segments:
+                if not more:
+                    return
+                more = fill()
+                continue
+            head = segments.popleft()
+            if isinstance(head, str):
+                yield head
+                continue
+            folders -= 1
+            try:
+                yield from head
+            finally:
+                head.close()  # type: ignore[attr-defined]
+    finally:
+        for segment in segments:
+            if not isinstance(segment, str):
+                segment.close()  # type: ignore[attr-defined]
+
+
+_END = object()
+
+
+def prefetch(produce: Callable[[], Iterator[Any]], depth: int = 2) -> Iterator[Any]:
+    """Run a listing in a background thread, started now, ``depth`` pages ahead: source and
+    destination are listed in parallel and overlap with copying, and at most a few pages are
+    ever in memory. Closing it (or dropping it) stops the thread."""
+    return _Prefetched(produce, depth)
+
+
+class _Prefetched(Iterator[Any]):
+    def __init__(self, produce: Callable[[], Iterator[Any]], depth: int) -> None:
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = object()
+        self._batch: Iterator[Any] = iter(())
+        self._finished = False
+        threading.Thread(target=self._work, args=(produce,), daemon=True, name="blob-listing").start()
+
+    def _put(self, item: Any) -> bool:  # noqa: ANN401
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self, produce: Callable[[], Iterator[Any]]) -> None:
+        batch: list[Any] = []
         try:
             for item in produce():
                 batch.append(item)
                 if len(batch) >= PAGE_SIZE:
-                    while not stop.is_set():
-                        try:
-                            q.put(batch, timeout=0.2)
-                            break
-                        except queue.Full:
-                            continue
+                    if not self._put(batch):
+                        return
                     batch = []
-                if stop.is_set():
+                elif self._stop.is_set():
                     return
-            q.put(batch)
-            q.put(done)
+            if self._put(batch):
+                self._put(self._done)
         except BaseException as exc:  # noqa: BLE001 - not swallowed: re-raised in the consumer's thread
-            q.put(exc)
+            self._put(exc)
 
-    thread = threading.Thread(target=worker, daemon=True, name="blob-listing")
-    thread.start()
-    try:
+    def __iter__(self) -> _Prefetched:
+        return self
+
+    def __next__(self) -> Any:  # noqa: ANN401
         while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield from item
-    finally:
-        stop.set()
+            item = next(self._batch, _END)
+            if item is not _END:
+                return item
+            if self._finished:
+                raise StopIteration
+            got = self._q.get()
+            if got is self._done or isinstance(got, BaseException):
+                self._finished = True
+                self.close()
+                if got is self._done:
+                    raise StopIteration
+                raise got
+            self._batch = iter(got)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def __del__(self) -> None:
+        self._stop.set()

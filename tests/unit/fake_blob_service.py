@@ -138,8 +138,19 @@ class FakeContainer:
             items = sorted((n, b) for n, b in blobs.items() if n.startswith(prefix))
         return iter([_props(n, b) for n, b in items])
 
-    def list_blob_names(self, **kw: Any) -> Any:
-        return iter([p.name for p in self.list_blobs()])
+    def list_blob_names(self, name_starts_with: str | None = None, **kw: Any) -> Any:
+        return iter([p.name for p in self.list_blobs(name_starts_with)])
+
+    def walk_blobs(self, delimiter: str = "/", **kw: Any) -> Any:
+        """The top level: blobs without the delimiter, and one prefix per folder, in name order."""
+        seen: list[SimpleNamespace] = []
+        for props in self.list_blobs():
+            head, sep, _ = props.name.partition(delimiter)
+            item = SimpleNamespace(name=head + sep) if sep else props
+            if not seen or seen[-1].name != item.name:
+                seen.append(item)
+        self.walks = getattr(self, "walks", 0) + 1
+        return iter(seen)
 
     def get_blob_client(self, name: str) -> FakeBlobClient:
         return FakeBlobClient(self.store, self.account_name, self.container_name, name)

@@ -236,3 +236,33 @@ def test_windowed_submission_keeps_at_most_the_window_in_flight() -> None:
 
     count = run_windowed((((lambda i=i: submit(i)), i) for i in range(100)), 4, finished)
     assert count == 100 and sorted(done) == list(range(100)) and peak <= 4
+
+
+# ---- the planner's listing: top-level folders in parallel, still in name order -------------------
+def test_planner_listing_is_the_sorted_container_with_folders_listed_in_parallel() -> None:
+    from foundry_dr.replication.listing import list_names
+
+    store = FakeStore()
+    names = [
+        "a",
+        "a.txt",
+        "a0",
+        "z",
+        "é/1",
+        *[f"{f}/{i:03d}" for f in ("a", "b", "c-d", "c", "azureml") for i in range(40)],
+    ]
+    for name in names:
+        store.put("src", "c", name, b"x")
+    cc = FakeFactory(store).blob_service("src").get_container_client("c")
+    assert list(list_names(cc, ahead=3)) == sorted(names)
+    assert cc.walks == 1
+
+    partial = list_names(cc, ahead=3)
+    assert [next(partial) for _ in range(5)] == sorted(names)[:5]
+    partial.close()  # stops its listing threads
+    deadline = threading.Event()
+    for _ in range(50):
+        if not any(t.name == "blob-listing" and t.is_alive() for t in threading.enumerate()):
+            break
+        deadline.wait(0.1)
+    assert not any(t.name == "blob-listing" and t.is_alive() for t in threading.enumerate())
