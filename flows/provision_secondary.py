@@ -46,6 +46,12 @@ from foundry_dr.plan import Plan
 from foundry_dr.quota import check, cores_needed
 from foundry_dr.secondary import map_to_secondary
 from foundry_dr.tasks.quota import read_quota
+from foundry_dr.tasks.role_assignments import (
+    apply_role_assignments,
+    inventory_role_assignments,
+    role_assignment_rows,
+)
+from foundry_dr.tasks.role_assignments import decide as decide_role_assignments
 from foundry_dr.tasks.templates import deploy, ensure_resource_group, has_changes, summarize, what_if
 from foundry_dr.tasks.workspace import find_soft_deleted, inventory_hub, recover_soft_deleted, verify_secondary
 from foundry_dr.what_if import classify
@@ -132,6 +138,7 @@ def _run(plan: Plan, factory: ClientFactory, result: dict, timings: dict[str, fl
     result.update(soft_deleted=soft, what_if=summarize(what), changes=what["changes"],
                   resource_group_missing=what["resource_group_missing"])
     blocking = [s for s in soft if s.get("missing") or not recover]
+    roles = _role_assignments(factory, result, timings, apply=False)  # what would change, before approval
     if dry_run:
         result["status"] = "dry-run"
         return
@@ -146,6 +153,9 @@ def _run(plan: Plan, factory: ClientFactory, result: dict, timings: dict[str, fl
         )
     if not has_changes(what) and not soft:
         result["approval"] = {"decision": "not needed", "approver": "-", "reason": "what-if: no changes"}
+        if roles.creates or roles.role_copies:  # only role assignments to write: they are changes too
+            result["approval"] = approval_gate(RUNBOOK, plan, approve=approve, summary=_what_if_markdown(result),
+                                               poll_interval=APPROVAL_POLL_SECONDS)
         result["status"] = "no-change"
     else:
         result["approval"] = approval_gate(RUNBOOK, plan, approve=approve, summary=_what_if_markdown(result),
@@ -157,6 +167,7 @@ def _run(plan: Plan, factory: ClientFactory, result: dict, timings: dict[str, fl
             result["deployment"] = deploy(factory, template)
             result["deployed"] = True
         result["status"] = "deployed"
+    _role_assignments(factory, result, timings, apply=True)  # the secondary's scopes and identities exist now
 
     with timed(timings, "verify"):
         verified = verify_secondary(factory, template, mapping.desired)
@@ -168,6 +179,32 @@ def _run(plan: Plan, factory: ClientFactory, result: dict, timings: dict[str, fl
         logger.warning("secondary hub lacks connection %s; see the report's actions", name)
     if verified["problems"]:
         raise VerificationFailed("; ".join(verified["problems"]))
+
+
+def _role_assignments(factory: ClientFactory, result: dict, timings: dict[str, float], apply: bool) -> Any:
+    """Role assignments in both regions (issue 18.2): the primary's, twinned on the secondary's scopes,
+    and the grants the secondary's own identities need (tasks/role_assignments.py)."""
+    with timed(timings, "role-assignments" if apply else "role-assignments (plan)"):
+        decision = decide_role_assignments(factory, inventory_role_assignments(factory), dry_run=not apply)
+        applied = apply_role_assignments(factory, decision) if apply else None
+    rows = role_assignment_rows(decision, applied)
+    result["role_assignments"] = {"counts": decision.counts(), "rows": rows, "problems": decision.problems,
+                                  "role_copies": [c.role_name for c in decision.role_copies],
+                                  "applied": applied}  # fmt: skip
+    return decision
+
+
+def _role_markdown(result: dict) -> list[str]:
+    ra = result.get("role_assignments")
+    if not ra:
+        return []
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(ra["counts"].items())) or "none"
+    lines = ["", f"## Role assignments: {counts}", ""]
+    lines += [f"- custom role copied to the secondary: {n}" for n in ra["role_copies"]]
+    lines += [f"- **problem**: {p}" for p in ra["problems"]]
+    lines += ["", "| scope | role | principal | state | detail |", "|---|---|---|---|---|"]
+    lines += [f"| {r['scope']} | {r['role']} | `{r['principal']}` | {r['state']} | {r['detail']} |" for r in ra["rows"]]
+    return lines
 
 
 def _what_if_markdown(result: dict) -> str:
@@ -188,6 +225,7 @@ def _what_if_markdown(result: dict) -> str:
         lines.append(f"| {kind} | `{c['resource_id'].split('/providers/', 1)[-1]}` | {detail} |")
     for s in result.get("soft_deleted", []):
         lines.append(f"\n- soft-deleted {s['kind']} {s['name']}: will be recovered")
+    lines += _role_markdown(result)
     return "\n".join(lines)
 
 

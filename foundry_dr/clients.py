@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from azure.containerregistry import ContainerRegistryClient
     from azure.core.credentials import TokenCredential
     from azure.keyvault.secrets import SecretClient
+    from azure.mgmt.authorization import AuthorizationManagementClient
     from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
     from azure.mgmt.resource.deployments import DeploymentsMgmtClient
@@ -273,6 +274,16 @@ class ClientFactory:
             return ContainerRegistryManagementClient(self.credential, subscription_id, **self._mgmt_kwargs())
 
         return self._cached(("registry", subscription_id), build)
+
+    def authorization_client(self, subscription_id: str) -> AuthorizationManagementClient:
+        """Role assignments and role definitions (Microsoft.Authorization) at any scope."""
+
+        def build() -> AuthorizationManagementClient:
+            from azure.mgmt.authorization import AuthorizationManagementClient
+
+            return AuthorizationManagementClient(self.credential, subscription_id, **self._mgmt_kwargs())
+
+        return self._cached(("authorization", subscription_id), build)
 
     def registry_data_client(self, login_server: str) -> ContainerRegistryClient:
         """The registry's data plane (tags, manifests) at ``https://{login_server}``; the sandbox

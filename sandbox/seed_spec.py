@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -458,6 +459,7 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
     if p.extra_storage_accounts:
         containers.append((p.extra_storage_accounts[0], EXTRA_CONTAINER))
     steps.append(Blobs(tuple(containers), BLOB_FILES_PER_SCALE * scale))
+    steps += role_assignment_steps(plan)  # issue 18.2, the block at the end of this file
     return steps
 
 
@@ -679,3 +681,76 @@ def ai_services_steps(account_id: str) -> list[AiServicesResource]:
 
 def _copy(value: Any) -> Any:
     return json.loads(json.dumps(value))
+
+# ---- Role assignments on the primary's scopes (issue 18.2) ---------------------------------------------
+# Who a team grants what on its hub: users, a group and a CI service principal with built-in roles
+# (learn.microsoft.com, "Azure built-in roles": the ids are the same everywhere), and a custom role
+# assignable only in the primary's resource group, so the secondary cannot use it as it is. Bodies are
+# the requests of examples/RoleAssignments_CreateForResource.json and examples/PutRoleDefinition.json
+# (specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01).
+AUTH_API = "2022-04-01"
+RBAC_PRINCIPALS = {  # name -> (object id, principal type); test data
+    "alice": ("0a11ce00-0000-4000-8000-00000000a11c", "User"),
+    "data-team": ("0da7a000-0000-4000-8000-0000000da7a0", "Group"),
+    "ci-deployer": ("0c1de000-0000-4000-8000-000000000c1d", "ServicePrincipal"),
+}
+CUSTOM_ROLE_ID = "f0d2c0de-0000-4000-8000-0000000f0d2c"
+CUSTOM_ROLE_NAME = "Foundry Endpoint Operator"
+CUSTOM_ROLE_PERMISSIONS = [{
+    "actions": ["Microsoft.MachineLearningServices/workspaces/onlineEndpoints/*",
+                "Microsoft.MachineLearningServices/workspaces/read"],
+    "notActions": [], "dataActions": [], "notDataActions": [],
+}]  # fmt: skip
+# (scope kind, role id or CUSTOM_ROLE_ID, principal): scope kinds as in foundry_dr/role_assignments.py
+RBAC_ASSIGNMENTS = [
+    ("hub", "f6c7c914-8db3-469d-8ca1-694a8f32e121", "alice"),  # AzureML Data Scientist
+    ("project:0", "b24988ac-6180-42a0-ab88-20f7382dd24c", "ci-deployer"),  # Contributor
+    ("project:1", CUSTOM_ROLE_ID, "data-team"),
+    ("storage:extra", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", "data-team"),  # Storage Blob Data Reader
+    ("vault", "4633458b-17de-408a-b874-0445c86b69e6", "alice"),  # Key Vault Secrets User
+    ("ai_services", "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd", "alice"),  # Cognitive Services OpenAI User
+]
+
+
+def rbac_assignment_name(scope: str, role: str, principal: str) -> str:
+    """A fixed name per seeded assignment (not the product's uuid5 scheme: a team's own names)."""
+    return str(uuid.UUID(hashlib.sha256(f"seed|{scope}|{role}|{principal}".lower().encode()).hexdigest()[:32]))
+
+
+def rbac_scopes(plan: Plan) -> dict[str, str]:
+    p = plan.primary
+    rg_id = f"/subscriptions/{p.subscription_id}/resourceGroups/{p.resource_group}"
+    kv = plan.shared.key_vault
+    out = {"hub": f"{rg_id}/providers/Microsoft.MachineLearningServices/workspaces/{p.hub}",
+           "vault": f"/subscriptions/{kv.subscription_id or p.subscription_id}/resourceGroups/{kv.resource_group}"
+                    f"/providers/Microsoft.KeyVault/vaults/{kv.name}"}  # fmt: skip
+    for i, project in enumerate(p.projects):
+        out[f"project:{i}"] = f"{rg_id}/providers/Microsoft.MachineLearningServices/workspaces/{project}"
+    if p.extra_storage_accounts:
+        out["storage:extra"] = f"{rg_id}/providers/Microsoft.Storage/storageAccounts/{p.extra_storage_accounts[0]}"
+    if p.ai_services:
+        out["ai_services"] = f"{rg_id}/providers/Microsoft.CognitiveServices/accounts/{p.ai_services}"
+    return out
+
+
+def role_assignment_steps(plan: Plan) -> list[Arm]:
+    """The custom role (assignable in the primary's resource group only), then the assignments."""
+    p = plan.primary
+    rg_id = f"/subscriptions/{p.subscription_id}/resourceGroups/{p.resource_group}"
+    steps = [Arm(f"{rg_id}/providers/Microsoft.Authorization/roleDefinitions/{CUSTOM_ROLE_ID}", {"properties": {
+        "roleName": CUSTOM_ROLE_NAME, "description": "Operates online endpoints of the hub's projects",
+        "type": "CustomRole", "assignableScopes": [rg_id], "permissions": CUSTOM_ROLE_PERMISSIONS,
+    }}, AUTH_API, "custom roles")]  # fmt: skip
+    scopes = rbac_scopes(plan)
+    for kind, role, who in RBAC_ASSIGNMENTS:
+        if kind not in scopes:
+            continue
+        scope = scopes[kind]
+        principal, ptype = RBAC_PRINCIPALS[who]
+        name = rbac_assignment_name(scope, role, principal)
+        steps.append(Arm(f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}", {"properties": {
+            "roleDefinitionId": f"/subscriptions/{p.subscription_id}/providers/Microsoft.Authorization/"
+                                f"roleDefinitions/{role}",
+            "principalId": principal, "principalType": ptype,
+        }}, AUTH_API, "role assignments"))  # fmt: skip
+    return steps

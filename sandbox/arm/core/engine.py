@@ -143,7 +143,7 @@ class Engine:
                     "tenantId": self.config.tenant_id,
                 },
             )
-        if p.kind == "provider_path":
+        if p.kind in ("provider_path", "extension"):  # extension resources: their provider serves them
             return self._provider_path(req)
         if p.kind == "collection":
             if req.method != "GET":

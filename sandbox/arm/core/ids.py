@@ -11,7 +11,8 @@ from foundry_dr_sandbox.arm.core.errors import ArmError
 class ArmPath:
     """A request path, split into what the engine needs.
 
-    kind: "subscription" | "resource_group" | "resource" | "collection" | "action" | "provider_path"
+    kind: "subscription" | "resource_group" | "resource" | "collection" | "action" | "provider_path" |
+    "extension" (``{scope}/providers/{ns}/{type}[/{name}]`` of an :data:`EXTENSION_NAMESPACES` namespace)
     For resources, ``types`` and ``names`` are the type segments and names below the namespace,
     e.g. workspaces/hub/models/m1 -> types ["workspaces", "models"], names ["hub", "m1"].
     """
@@ -24,6 +25,8 @@ class ArmPath:
     names: tuple[str, ...] = ()
     action: str | None = None
     rest: tuple[str, ...] = ()  # provider-level paths (locations/..., operationStatuses/...)
+    # kind "extension": the id of the resource the extension resource sits on (any scope)
+    scope: str | None = None
 
     @property
     def full_type(self) -> str:
@@ -33,6 +36,11 @@ class ArmPath:
     def resource_id(self) -> str:
         """The id of the addressed resource (or of the collection's parent for collections)."""
         base = f"/subscriptions/{self.subscription}"
+        if self.kind == "extension":
+            base = f"{self.scope}/providers/{self.namespace}"
+            for t, n in zip(self.types, self.names, strict=False):
+                base += f"/{t}/{n}"
+            return base
         if self.kind == "resource_group":
             return f"{base}/resourceGroups/{self.resource_group}"
         if self.kind == "collection" and self.resource_group is None and self.namespace == "Microsoft.Resources":
@@ -48,6 +56,8 @@ class ArmPath:
     @property
     def parent_id(self) -> str:
         """The id of the parent: the enclosing resource, or the resource group / subscription."""
+        if self.kind == "extension":
+            return self.scope or f"/subscriptions/{self.subscription}"
         if self.kind == "collection" and self.resource_group is None:
             return f"/subscriptions/{self.subscription}"
         if (self.kind == "collection" and self.names) or (self.kind in ("resource", "action") and len(self.names) > 1):
@@ -57,6 +67,26 @@ class ArmPath:
         if self.resource_group is not None and self.kind != "resource_group":
             return f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
         return f"/subscriptions/{self.subscription}"
+
+
+# Namespaces whose resources are extension resources, ``{scope}/providers/{ns}/{type}/{name}`` on any
+# scope (subscription, resource group or resource): ARM RPC, "Extension resources"
+# (github.com/Azure/azure-resource-manager-rpc, v1.0/resource-api-reference.md); role assignments
+# and definitions are (Azure/azure-rest-api-specs, specification/authorization/resource-manager/
+# Microsoft.Authorization/stable/2022-04-01/authorization-RoleAssignmentsCalls.json: "/{scope}/providers/
+# Microsoft.Authorization/roleAssignments/{roleAssignmentName}").
+EXTENSION_NAMESPACES = frozenset({"microsoft.authorization"})
+
+
+def _extension(segs: list[str], sub: str) -> ArmPath | None:
+    """``{scope}/providers/{ns}/...`` of an extension namespace (the last such segment wins)."""
+    for i in range(len(segs) - 2, 1, -1):
+        if segs[i].lower() == "providers" and segs[i + 1].lower() in EXTENSION_NAMESPACES:
+            tail = segs[i + 2 :]
+            rg = segs[3] if len(segs) > 3 and segs[2].lower() == "resourcegroups" and i > 3 else None
+            return ArmPath("extension", sub, rg, segs[i + 1], tuple(tail[0::2]), tuple(tail[1::2]),
+                           scope="/" + "/".join(segs[:i]))  # fmt: skip
+    return None
 
 
 def key(resource_id: str) -> str:
@@ -69,6 +99,9 @@ def parse(path: str, method: str) -> ArmPath:
     if len(segs) < 2 or segs[0].lower() != "subscriptions":
         raise ArmError(404, "InvalidResourceNamespace", f"The path '{path}' is not an ARM resource path.")
     sub = segs[1]
+    extension = _extension(segs, sub)
+    if extension is not None:
+        return extension
     rest = segs[2:]
     if not rest:
         return ArmPath("subscription", sub)

@@ -15,6 +15,7 @@ PROVIDER_MODULES = [
     "foundry_dr_sandbox.arm.providers.machinelearningservices",
     "foundry_dr_sandbox.arm.providers.containerregistry",
     "foundry_dr_sandbox.arm.providers.misc",
+    "foundry_dr_sandbox.arm.providers.authorization",
 ]
 
 
