@@ -72,6 +72,7 @@ class FakeFactory:
     """The :class:`foundry_dr.clients.ClientFactory` surface the engine uses."""
 
     is_sandbox = True
+    plan = None
 
     def __init__(self, store: FakeStore, accounts: tuple[str, ...] = ("src", "dst")) -> None:
         self.store = store
@@ -138,8 +139,8 @@ class FakeContainer:
             items = sorted((n, b) for n, b in blobs.items() if n.startswith(prefix))
         return iter([_props(n, b) for n, b in items])
 
-    def list_blob_names(self, name_starts_with: str | None = None, **kw: Any) -> Any:
-        return iter([p.name for p in self.list_blobs(name_starts_with)])
+    def list_blob_names(self, name_starts_with: str | None = None, results_per_page: int = 5000, **kw: Any) -> Any:
+        return _Pager([p.name for p in self.list_blobs(name_starts_with)], results_per_page)
 
     def walk_blobs(self, delimiter: str = "/", **kw: Any) -> Any:
         """The top level: blobs without the delimiter, and one prefix per folder, in name order."""
@@ -154,6 +155,40 @@ class FakeContainer:
 
     def get_blob_client(self, name: str) -> FakeBlobClient:
         return FakeBlobClient(self.store, self.account_name, self.container_name, name)
+
+
+class _Pager:
+    """``ItemPaged`` enough for ``by_page()`` and its ``continuation_token``."""
+
+    def __init__(self, items: list[Any], size: int) -> None:
+        self.items, self.size = items, size
+        self.continuation_token: str | None = None
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def by_page(self) -> Any:
+        def pages() -> Any:
+            for start in range(0, max(1, len(self.items)), self.size):
+                end = start + self.size
+                self.continuation_token = str(end) if end < len(self.items) else None
+                yield iter(self.items[start:end])
+
+        gen = pages()
+        outer = self
+
+        class _Pages:
+            def __iter__(self) -> Any:
+                return self
+
+            def __next__(self) -> Any:
+                return next(gen)
+
+            @property
+            def continuation_token(self) -> str | None:
+                return outer.continuation_token
+
+        return _Pages()
 
 
 class _Download:

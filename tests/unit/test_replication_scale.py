@@ -266,3 +266,37 @@ def test_planner_listing_is_the_sorted_container_with_folders_listed_in_parallel
             break
         deadline.wait(0.1)
     assert not any(t.name == "blob-listing" and t.is_alive() for t in threading.enumerate())
+
+
+def test_planner_keeps_old_layout_files_until_the_new_layout_has_its_own_then_deletes_them() -> None:
+    from foundry_dr.tasks.storage import ContainerPair, list_shards, shared_factory
+
+    rng = random.Random(5)
+    store = FakeStore()
+    for name in _names(rng, 300):
+        store.put("src", "c", name, b"x")
+    factory = FakeFactory(store)
+    pair = ContainerPair("src", "dst", "c")
+    state = lambda: {n.rsplit("/", 1)[-1][:-6] for n in store.accounts["dst"].get("foundry-dr", {})}  # noqa: E731
+
+    def replicate(shards: list[Shard]) -> list:
+        return [run_shard(factory, ShardJob("src", "dst", "c", s, concurrency=4)) for s in shards]
+
+    with shared_factory(factory) as ref:  # type: ignore[arg-type]
+        first = list_shards.fn(ref, pair, False, 100)
+        assert len(first) > 1 and sum(r.counts.copied for r in replicate(first)) == 300
+        assert state() == {s.id for s in first}
+        for name in _names(rng, 150):  # +50 %
+            store.put("src", "c", name, b"x")
+        second = list_shards.fn(ref, pair, False, 100)
+        assert {s.id for s in second} != {s.id for s in first}
+        assert state() == {s.id for s in first}  # the new shards have no file yet: nothing deleted
+        results = replicate(second)
+        assert sum(r.counts.copied for r in results) == 150 and sum(r.counts.skipped for r in results) == 300
+        third = list_shards.fn(ref, pair, False, 100)
+        assert [s.id for s in third] == [s.id for s in second]
+        assert state() == {s.id for s in second}  # the old layout's files are gone
+        etags = {n: b.etag for n, b in store.accounts["dst"]["foundry-dr"].items()}
+        again = replicate(third)
+        assert sum(r.counts.skipped for r in again) == 450
+        assert {n: b.etag for n, b in store.accounts["dst"]["foundry-dr"].items()} == etags  # no-change: no writes
