@@ -5,7 +5,8 @@ purged (DELETE there); a PUT with ``properties.restore: true`` brings one back, 
 without it gets 409 ``FlagMustBeSetForRestore``, as in Azure.
 
 Model deployments, the region's model catalogue, TPM quota and content filters (RAI policies,
-blocklists) are in :mod:`~foundry_dr_sandbox.arm.providers.misc.cognitiveservices_models`.
+blocklists) are in :mod:`~foundry_dr_sandbox.arm.providers.misc.cognitiveservices_models`; the
+accounts' inference endpoint (chat completions, embeddings) in ``cognitiveservices_inference``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import uuid
 from foundry_dr_sandbox.arm.core.engine import Engine, now_iso
 from foundry_dr_sandbox.arm.core.errors import ArmError, invalid, not_found
 from foundry_dr_sandbox.arm.core.provider import Existing, Provider, Reply, Request, ResourceType
-from foundry_dr_sandbox.arm.providers.misc import cognitiveservices_models, softdelete
+from foundry_dr_sandbox.arm.providers.misc import cognitiveservices_inference, cognitiveservices_models, softdelete
 
 NAMESPACE = "Microsoft.CognitiveServices"
 ACCOUNTS = f"{NAMESPACE}/accounts"
@@ -141,4 +142,5 @@ PROVIDER = Provider(
     namespace=NAMESPACE,
     resource_types=[AccountType(), *cognitiveservices_models.RESOURCE_TYPES],
     provider_path=provider_path,
+    register_routes=cognitiveservices_inference.register_routes,
 )
