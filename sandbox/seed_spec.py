@@ -453,7 +453,7 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
 
     login = f"{acr.name}.azurecr.io" if acr else "mcr.microsoft.com"
     for project in p.projects:
-        steps += _project(project, ws_id(project), loc, login, scale)
+        steps += _project(project, ws_id(project), loc, login, scale, p.storage_account)
 
     containers: list[tuple[str | None, str | None]] = [(None, None)]
     if p.extra_storage_accounts:
@@ -463,7 +463,7 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
     return steps
 
 
-def _project(project: str, ws: str, loc: str, login: str, scale: int) -> list[Step]:
+def _project(project: str, ws: str, loc: str, login: str, scale: int, account: str) -> list[Step]:
     model = model_name(project)
     versions = model_versions(scale)
     steps: list[Step] = [
@@ -549,13 +549,32 @@ def _project(project: str, ws: str, loc: str, login: str, scale: int) -> list[St
             },
         )
     )
+    # The training code, as a code version (what the SDK registers for ``code=./src``; shape:
+    # .../stable/2024-04-01/examples/Workspace/CodeVersion/createOrUpdate.json). Its snapshot
+    # blobs are not seeded: nothing in the sandbox reads them yet.
+    code_id = f"{ws}/codes/train-{model}/versions/1"
+    steps.append(Arm(code_id, {"properties": {
+        "description": f"Training code of {model}",
+        "codeUri": f"https://{account}.blob.core.windows.net/snapshots/LocalUpload/train-{model}/src",
+    }}))  # fmt: skip
+    # A command job as the SDK submits one (.../examples/Job/CommandJob/createOrUpdate.json): code,
+    # a data-asset input and a literal one, environment variables, distribution, resources.
     job_def = {
         "jobType": "Command",
-        "command": "python train.py",
+        "command": "python train.py --data ${{inputs.data}} --epochs ${{inputs.epochs}}",
+        "codeId": code_id,
         "environmentId": env_id,
         "computeId": compute_id,
         "experimentName": f"{model}-training",
-    }
+        "inputs": {
+            "data": {"jobInputType": "uri_folder", "mode": "ReadOnlyMount",
+                     "uri": f"azureml:{ws}/data/{DATA_NAME}/versions/{DATA_VERSIONS[-1]}"},
+            "epochs": {"jobInputType": "literal", "value": "10"},
+        },
+        "environmentVariables": {"LOG_LEVEL": "info"},
+        "distribution": {"distributionType": "PyTorch", "processCountPerInstance": 1},
+        "resources": {"instanceCount": 1},
+    }  # fmt: skip
     for i, hold in enumerate(JOB_HOLDS):
         props: dict[str, Any] = dict(job_def, displayName=f"train-{model}-{i}", tags={"attempt": str(i)})
         if hold:
@@ -681,6 +700,7 @@ def ai_services_steps(account_id: str) -> list[AiServicesResource]:
 
 def _copy(value: Any) -> Any:
     return json.loads(json.dumps(value))
+
 
 # ---- Role assignments on the primary's scopes (issue 18.2) ---------------------------------------------
 # Who a team grants what on its hub: users, a group and a CI service principal with built-in roles

@@ -152,6 +152,19 @@ def test_unplanned_cut_over_approved_through_the_api(standby_ready, plan: Plan, 
         assert len(resubmitted) >= 2, result["jobs"]
         names = {j.name for p in plan.secondary.projects for j in factory.ml_client("secondary", p).jobs.list()}
         assert {j["new_job"] for j in resubmitted} <= names
+        # ... from their whole spec: code, inputs, environment variables and distribution came along,
+        # every reference pointing at the secondary workspace (the sandbox refuses unresolved ones)
+        rc = factory.resource_client(plan.secondary.subscription_id)
+        for row in resubmitted:
+            ws = (f"/subscriptions/{plan.secondary.subscription_id}/resourceGroups/{plan.secondary.resource_group}"
+                  f"/providers/Microsoft.MachineLearningServices/workspaces/{row['workspace']}")  # fmt: skip
+            props = rc.resources.get_by_id(f"{ws}/jobs/{row['new_job']}", api_version="2024-04-01").properties
+            assert props["codeId"].lower().startswith(f"{ws}/codes/".lower()), props["codeId"]
+            assert props["inputs"]["data"]["uri"].lower().startswith(f"azureml:{ws}/data/".lower()), props["inputs"]
+            assert props["inputs"]["epochs"]["value"] == "10"
+            assert props["environmentVariables"] == {"LOG_LEVEL": "info"}
+            assert props["distribution"]["distributionType"] == "PyTorch"
+            assert props["tags"]["foundry-dr.resubmitted-from"] == row["job"]
         assert result["rpo"]["checkpoint"] is not None and result["rto_seconds"] > 0
     finally:
         control(sandbox, "POST", "/heal")
