@@ -138,6 +138,17 @@ def test_provision_secondary_twins_every_primary_assignment_and_a_rerun_changes_
     assert set(second["role_assignments"]["counts"]) == {ra.PRESENT}
     assert _role_writes(request_log, sandbox, t0) == []
     assert decide(factory, inventory_role_assignments(factory)).creates == []
+    report = _latest_report()
+    assert "## Role assignments: present" in report
+    assert f"| hub hub-contoso-eastus | AzureML Data Scientist | `User {alice}` | present |" in report
+
+
+def _latest_report() -> str:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        found = [a for a in client.read_artifacts() if a.key == "provision-secondary-report"]
+    return str(max(found, key=lambda a: a.created).data)
 
 
 def pairs_registry(pairs: dict[str, ra.ScopePair]) -> str:
