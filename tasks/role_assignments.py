@@ -36,7 +36,7 @@ _SCOPE_API = {
     "storage": API_VERSIONS["Microsoft.Storage/storageAccounts"],
     "ai_services": API_VERSIONS["Microsoft.CognitiveServices/accounts"],
     "vault": "2023-07-01",  # tasks/workspace.py KV_API
-    "registry": "2023-07-01",  # the api-version azure-mgmt-containerregistry 15 sends
+    "registry": "2025-11-01",  # what azure-mgmt-containerregistry 15 sends (tests/conformance/azure_operations.py)
 }
 
 
