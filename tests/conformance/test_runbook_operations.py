@@ -20,14 +20,15 @@ import pytest
 from azure_operations import OPERATIONS, POLLS, operation_of
 
 from foundry_dr.plan import load_plan
+from foundry_dr_sandbox.control import Control
+
+PLAN_PATH = Path(__file__).resolve().parents[2] / "deployments" / "plans" / "sandbox.yaml"
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def sent(seeded, prefect) -> list[dict]:  # noqa: ANN001
-    from conftest import PLAN_PATH, control
-
     from foundry_dr.flows.provision_secondary import provision_secondary
     from foundry_dr.flows.recreate_deployments import recreate_deployments
     from foundry_dr.flows.replicate_artifacts import replicate_artifacts
@@ -37,7 +38,8 @@ def sent(seeded, prefect) -> list[dict]:  # noqa: ANN001
     provision_secondary(plan=plan, approve=True)
     replicate_artifacts(plan=plan, approve=True)
     recreate_deployments(plan=plan, approve=True, sizing="standby")
-    return [e for e in control(seeded, "GET", "/requests") or [] if e.get("service") == "arm" and e["t"] >= started]
+    log = Control(seeded).request("GET", "/requests") or []
+    return [e for e in log if e.get("service") == "arm" and e["t"] >= started]
 
 
 def test_every_operation_a_runbook_sends_is_listed(sent: list[dict]) -> None:
