@@ -60,7 +60,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", f"{MLS}/workspaces/onlineEndpoints/deployments"): Operation(None, "2023-04-01-preview", "endpoints.py"),
     ("GET", f"{MLS}/workspaces/batchEndpoints"): Operation(
         "mls-2024-10-01-BatchEndpoint-get.json", "2023-10-01", "tasks/endpoints.py"),
-    ("PUT", f"{MLS}/workspaces/batchEndpoints"): Operation(None, "2023-10-01", "tasks/endpoints.py"),
+    ("PUT", f"{MLS}/workspaces/batchEndpoints"): Operation(
+        "mls-2024-10-01-BatchEndpoint-createOrUpdate.json", "2023-10-01", "tasks/endpoints.py"),
     ("GET", f"{MLS}/workspaces/batchEndpoints/deployments"): Operation(
         "mls-2024-10-01-BatchDeployment-get.json", "2024-01-01-preview", "tasks/endpoints.py"),
     ("PUT", f"{MLS}/workspaces/batchEndpoints/deployments"): Operation(None, "2023-10-01", "tasks/endpoints.py"),
@@ -81,7 +82,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "mls-2024-10-01-EnvironmentVersion-get.json", "2023-04-01-preview", "tasks/assets.py"),
     ("PUT", f"{MLS}/workspaces/environments/versions"): Operation(
         "mls-2024-10-01-EnvironmentVersion-createOrUpdate.json", "2023-04-01-preview", "tasks/assets.py"),
-    ("PUT", f"{MLS}/workspaces/data/versions"): Operation(None, "2023-04-01", "tasks/assets.py"),
+    ("PUT", f"{MLS}/workspaces/data/versions"): Operation(
+        "mls-2024-10-01-DataVersionBase-createOrUpdate.json", "2023-04-01-preview", "tasks/assets.py"),
     ("GET", f"{MLS}/workspaces/components/versions"): Operation(None, "2024-01-01-preview", "tasks/assets.py"),
     ("PUT", f"{MLS}/workspaces/components/versions"): Operation(None, "2024-01-01-preview", "tasks/assets.py"),
     ("GET", f"{MLS}/workspaces/jobs"): Operation(None, "2024-01-01-preview", "tasks/jobs.py ml.jobs.list"),
