@@ -285,7 +285,13 @@ def _publish_assessment(runbook: str, plan: Plan, markdown: str) -> None:
 def rejected(exc: RunbookRejected) -> State:
     """The final state of a runbook a human rejected (or nobody approved in time): Cancelled,
     named "Rejected", with a one-line message instead of a failure's traceback. Calling the flow
-    still raises ``exc`` (the state carries it), so the CLI exits with its code (3)."""
+    still raises ``exc`` (the state carries it), so the CLI exits with its code (3).
+
+    A timeout is raised instead: once a pause has expired, Prefect's server refuses any move of the
+    run to a state it did not choose (core_policy: "The flow was paused and never resumed.") and
+    fails it itself, so a Cancelled state would be swapped for a FailedRun without our reason."""
+    if exc.timed_out:
+        raise exc
     message = " ".join(str(exc).split())
     return Cancelled(name="Rejected", message=message, data=exc)
 
