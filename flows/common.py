@@ -6,16 +6,19 @@ Azure calls themselves.
 
 from __future__ import annotations
 
+import functools
 import getpass
+import inspect
 import re
 import time
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -40,8 +43,8 @@ if TYPE_CHECKING:
     from foundry_dr.stores.lock import Lease
 
 __all__ = ["ApprovalInput", "RunbookRun", "UnplannedApprovalInput", "approval_gate", "cell", "emit", "failover_lock",
-           "flow_run_id", "plan_lock", "publish_report", "rejected", "resolve_plan", "run_name", "runbook_run", "timed",
-           "ensure_concurrency_limit"]
+           "flow_run_id", "plan_lock", "publish_report", "rejected", "rejections_end_cancelled", "resolve_plan",
+           "run_name", "runbook_run", "timed", "ensure_concurrency_limit"]
 
 # Not blank: at least one character that is not white space (JSON schema ``pattern`` searches).
 _NOT_BLANK = r"\S"
@@ -294,6 +297,28 @@ def rejected(exc: RunbookRejected) -> State:
         raise exc
     message = " ".join(str(exc).split())
     return Cancelled(name="Rejected", message=message, data=exc)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def rejections_end_cancelled(runbook: Callable[P, R]) -> Callable[P, R | State]:
+    """Put under ``@flow``: a :class:`RunbookRejected` raised by the runbook ends it in the
+    :func:`rejected` state instead of a failure (a timeout is re-raised, see there)."""
+
+    @functools.wraps(runbook)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R | State:
+        try:
+            return runbook(*args, **kwargs)
+        except RunbookRejected as exc:
+            return rejected(exc)
+
+    # Prefect builds its parameter model from the wrapper, whose module is this one: give it the
+    # runbook's annotations resolved where the runbook was written.
+    run.__annotations__ = typing.get_type_hints(runbook)
+    run.__signature__ = inspect.signature(runbook, eval_str=True)  # type: ignore[attr-defined]
+    return run
 
 
 def _local_user() -> str:

@@ -18,13 +18,13 @@ from prefect.states import State
 
 from foundry_dr.checkpoint import rpo_status
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import CutOverRefused, RunbookRejected
+from foundry_dr.errors import CutOverRefused
 from foundry_dr.flows.common import (
     approval_gate,
     failover_lock,
     flow_run_id,
     publish_report,
-    rejected,
+    rejections_end_cancelled,
     run_name,
     runbook_run,
 )
@@ -45,6 +45,7 @@ Mode = Literal["auto", "planned", "unplanned"]
 
 @flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK, "mode"),
       description="Fail over to the secondary region: approval, lock, pointer flip, job resubmission.")  # fmt: skip
+@rejections_end_cancelled
 def cut_over(
     plan: Plan | str,
     approve: bool = False,
@@ -55,23 +56,6 @@ def cut_over(
     lock_wait_seconds: float | None = None,
     approval_poll_seconds: int | None = None,
 ) -> dict[str, Any] | State:
-    try:
-        return _cut_over(plan, approve, dry_run, mode, reason, outage_started_at, lock_wait_seconds,
-                         approval_poll_seconds)  # fmt: skip
-    except RunbookRejected as exc:
-        return rejected(exc)
-
-
-def _cut_over(
-    plan: Plan | str,
-    approve: bool,
-    dry_run: bool,
-    mode: Mode,
-    reason: str,
-    outage_started_at: datetime | None,
-    lock_wait_seconds: float | None,
-    approval_poll_seconds: int | None,
-) -> dict[str, Any]:
     logger = get_run_logger()
     with runbook_run(RUNBOOK, plan, mode=mode, dry_run=dry_run) as run:
         plan, factory, started, t0, timeline = run.plan, run.factory, run.started, run.t0, run.timeline

@@ -17,12 +17,12 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import FailBackRefused, RunbookRejected
+from foundry_dr.errors import FailBackRefused
 from foundry_dr.flows.common import (
     approval_gate,
     failover_lock,
     publish_report,
-    rejected,
+    rejections_end_cancelled,
     run_name,
     runbook_run,
 )
@@ -41,6 +41,7 @@ RUNBOOK = "fail-back"
 
 @flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK),
       description="Return production to the primary region after an outage, losing nothing.")  # fmt: skip
+@rejections_end_cancelled
 def fail_back(
     plan: Plan | str,
     approve: bool = False,
@@ -49,20 +50,6 @@ def fail_back(
     lock_wait_seconds: float | None = None,
     approval_poll_seconds: int | None = None,
 ) -> dict[str, Any] | State:
-    try:
-        return _fail_back(plan, approve, dry_run, reason, lock_wait_seconds, approval_poll_seconds)
-    except RunbookRejected as exc:
-        return rejected(exc)
-
-
-def _fail_back(
-    plan: Plan | str,
-    approve: bool,
-    dry_run: bool,
-    reason: str,
-    lock_wait_seconds: float | None,
-    approval_poll_seconds: int | None,
-) -> dict[str, Any]:
     logger = get_run_logger()
     with runbook_run(RUNBOOK, plan, dry_run=dry_run) as run:
         plan, factory, t0, timeline = run.plan, run.factory, run.t0, run.timeline

@@ -28,7 +28,6 @@ from foundry_dr.clients import ClientFactory
 from foundry_dr.errors import (
     DeploymentFailed,
     QuotaExceeded,
-    RunbookRejected,
     SoftDeletedBlocking,
     VerificationFailed,
 )
@@ -37,7 +36,7 @@ from foundry_dr.flows.common import (
     ensure_concurrency_limit,
     now_iso,
     publish_report,
-    rejected,
+    rejections_end_cancelled,
     run_name,
     runbook_run,
     timed,
@@ -62,6 +61,7 @@ APPROVAL_POLL_SECONDS = 2
 
 @flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK),
       description="Provision the secondary hub from the primary's live state (ARM template).")  # fmt: skip
+@rejections_end_cancelled
 def provision_secondary(
     plan: Plan | str,
     approve: bool = False,
@@ -69,15 +69,6 @@ def provision_secondary(
     template_out: str | None = None,
     recover_soft_deleted: bool = False,
 ) -> dict[str, Any] | State:
-    try:
-        return _provision_secondary(plan, approve, dry_run, template_out, recover_soft_deleted)
-    except RunbookRejected as exc:
-        return rejected(exc)
-
-
-def _provision_secondary(
-    plan: Plan | str, approve: bool, dry_run: bool, template_out: str | None, recover_soft_deleted: bool
-) -> dict[str, Any]:
     logger = get_run_logger()
     with runbook_run(RUNBOOK, plan, dry_run=dry_run) as run:
         plan, factory, t0, timings = run.plan, run.factory, run.t0, run.timeline

@@ -30,13 +30,13 @@ from foundry_dr.deployment_plan import (
     plan_workspace,
     scale_workspace,
 )
-from foundry_dr.errors import EndpointFailed, PrerequisitesMissing, RecreateFailed, RunbookRejected
+from foundry_dr.errors import EndpointFailed, PrerequisitesMissing, RecreateFailed
 from foundry_dr.flows.common import (
     approval_gate,
     cell,
     plan_lock,
     publish_report,
-    rejected,
+    rejections_end_cancelled,
     run_name,
     runbook_run,
 )
@@ -74,6 +74,7 @@ def _context(plan: Plan, factory: ClientFactory, source: Side, target: Side, siz
 @flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK, "side", "sizing"),
       description="Recreate endpoints, deployments and schedules in the other region.",
       task_runner=ThreadPoolTaskRunner(max_workers=ENDPOINTS_IN_PARALLEL))  # fmt: skip
+@rejections_end_cancelled
 def recreate_deployments(
     plan: Plan | str,
     approve: bool = False,
@@ -82,20 +83,6 @@ def recreate_deployments(
     scale_only: bool = False,
     side: Literal["secondary", "primary"] = "secondary",
 ) -> dict[str, Any] | State:
-    try:
-        return _recreate_deployments(plan, approve, dry_run, sizing, scale_only, side)
-    except RunbookRejected as exc:
-        return rejected(exc)
-
-
-def _recreate_deployments(
-    plan: Plan | str,
-    approve: bool,
-    dry_run: bool,
-    sizing: Literal["standby", "production"],
-    scale_only: bool,
-    side: Literal["secondary", "primary"],
-) -> dict[str, Any]:
     logger = get_run_logger()
     target: Side = side
     source: Side = other(side)
@@ -129,7 +116,8 @@ def _recreate_deployments(
             if not dry_run:
                 with run.step("apply"):
                     results, failed = _apply(factory, target, plans)
-                    ai_results = ai_models.apply(factory, target, ai["plan"]) if ai.get("plan") else {}
+                    # not after a failed endpoint step: the first permanent failure stops the writes
+                    ai_results = ai_models.apply(factory, target, ai["plan"]) if ai.get("plan") and not failed else {}
                 # smoke-test whatever must serve: a recreation, or a scale-up to production
                 if not failed and (not scale_only or sizing == "production"):
                     with run.step("smoke"):

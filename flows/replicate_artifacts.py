@@ -17,13 +17,13 @@ from prefect.states import State
 
 from foundry_dr.checkpoint import Checkpoint, recovery_point_of, rpo_status
 from foundry_dr.clients import ClientFactory
-from foundry_dr.errors import ReplicationFailed, ReplicationRefused, RunbookRejected
+from foundry_dr.errors import ReplicationFailed, ReplicationRefused
 from foundry_dr.flows.common import (
     approval_gate,
     flow_run_id,
     plan_lock,
     publish_report,
-    rejected,
+    rejections_end_cancelled,
     run_name,
     runbook_run,
 )
@@ -44,6 +44,7 @@ RUNBOOK = "replicate-artifacts"
 
 @flow(name=RUNBOOK, flow_run_name=run_name(RUNBOOK, "direction"),
       description="Replicate blobs, asset metadata, images and hub links into the other region.")  # fmt: skip
+@rejections_end_cancelled
 def replicate_artifacts(
     plan: Plan | str,
     approve: bool = False,
@@ -55,21 +56,6 @@ def replicate_artifacts(
 ) -> dict[str, Any] | State:
     """``since`` (fail-back): copy back only blobs changed after that recovery point; blobs
     changed on both sides are resolved by ``failback.conflict_policy`` (never overwritten silently)."""
-    try:
-        return _replicate_artifacts(plan, approve, dry_run, direction, verify, since, source_since)
-    except RunbookRejected as exc:
-        return rejected(exc)
-
-
-def _replicate_artifacts(
-    plan: Plan | str,
-    approve: bool,
-    dry_run: bool,
-    direction: Direction,
-    verify: Literal["changed", "all"],
-    since: datetime | None,
-    source_since: datetime | None,
-) -> dict[str, Any]:
     logger = get_run_logger()
     source, destination = sides_of(direction)
     with runbook_run(RUNBOOK, plan, direction=direction, dry_run=dry_run) as run:

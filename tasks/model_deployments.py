@@ -81,6 +81,12 @@ def prepare(factory: ClientFactory, source: Side, target: Side, sizing: str = "s
     src_side, dst_side = plan.side(source), plan.side(target)
     if not settings.enabled or not src_side.ai_services or not dst_side.ai_services:
         return {"skipped": "no AI Services account pair in the plan (or model_deployments.enabled: false)"}
+    if target == "primary":
+        # Fail-back would copy the secondary's deployments (its mapped versions, its standby
+        # capacities) over the primary's own: a change to the primary nobody asked for. Until
+        # fail-back restores the primary's recorded capacities, the primary is left as it is.
+        return {"skipped": "fail-back does not touch the primary's AI Services deployments yet: they are "
+                           "left as they are (the secondary's are scaled back by hand)"}  # fmt: skip
     src, dst = read_account(factory, source), read_account(factory, target)
     for inv, role in ((src, source), (dst, target)):
         if not inv["exists"]:
@@ -94,8 +100,6 @@ def prepare(factory: ClientFactory, source: Side, target: Side, sizing: str = "s
                        (mapping and mapping.model_version) or model.get("version") or ""))  # fmt: skip
     region = read_region(factory, target, [w for w in wanted if all(w)])
     strategy = plan.strategy.default
-    if target == "primary":  # the mapping is the secondary's: back in the primary, the source is copied as is
-        settings = settings.model_copy(update={"deployments": []})
     if sizing == "production":  # every deployment at the primary's capacity
         strategy = "hot-hot"
         settings = settings.model_copy(update={"strategy": "hot-hot", "deployments": [
