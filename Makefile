@@ -33,7 +33,7 @@ drill: setup
 test: setup
 	$(BIN)/ruff check .
 	BIN=$(BIN) bash scripts/lint_imports.sh
-	$(BIN)/pytest -m "not slow" -q
+	$(BIN)/pytest -m "not slow" -q --durations=25
 
 # Everything, including the slow fault matrix.
 test-all: setup
