@@ -15,7 +15,7 @@ from azure.storage.blob import BlobServiceClient
 
 from foundry_dr.clients import AZURE_CLOUDS, ClientFactory, load_sandbox_env
 from foundry_dr.errors import SandboxNotRunning
-from foundry_dr.plan import apply_overrides, load_plan
+from foundry_dr.plan import Plan, apply_overrides, load_plan
 
 PLANS = Path(__file__).resolve().parents[2] / "deployments" / "plans"
 
@@ -117,13 +117,18 @@ REGIONS = {
 }
 
 
-@pytest.mark.parametrize("cloud", sorted(AZURE_CLOUDS))
-def test_azure_clouds_build_every_client(cloud: str) -> None:
+def azure_plan(cloud: str) -> Plan:
+    """The example Azure plan moved to ``cloud`` (with two of its regions)."""
     primary, secondary = REGIONS[cloud]
-    plan = apply_overrides(
+    return apply_overrides(
         load_plan(PLANS / "example-azure.yaml"),
         [f"cloud={cloud}", f"primary.location={primary}", f"secondary.location={secondary}"],
     )
+
+
+@pytest.mark.parametrize("cloud", sorted(AZURE_CLOUDS))
+def test_azure_clouds_build_every_client(cloud: str) -> None:
+    plan = azure_plan(cloud)
     factory = ClientFactory(plan)
     clients = every_client(factory, plan.primary.storage_account)
     check_types(clients)
@@ -160,10 +165,6 @@ ARM_SCOPES = {
 
 @pytest.mark.parametrize("cloud", sorted(ARM_SCOPES))
 def test_management_clients_ask_for_the_cloud_s_arm_token_scope(cloud: str) -> None:
-    primary, secondary = REGIONS[cloud]
-    plan = apply_overrides(
-        load_plan(PLANS / "example-azure.yaml"),
-        [f"cloud={cloud}", f"primary.location={primary}", f"secondary.location={secondary}"],
-    )
+    plan = azure_plan(cloud)
     client = ClientFactory(plan).resource_client(plan.primary.subscription_id)
     assert client._config.credential_scopes == [ARM_SCOPES[cloud]]

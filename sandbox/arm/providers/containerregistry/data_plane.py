@@ -106,9 +106,16 @@ def register_data_plane(app: FastAPI, engine: Engine, find_registry: Any) -> Non
         return any(a.get("name") == repository and {"metadata_read", "pull"} & set(a.get("actions", []))
                    for a in claims.get("access", []))  # fmt: skip
 
-    def contents(login: str) -> dict | None:
+    def repository(request: HttpRequest, login: str, name: str) -> dict | JSONResponse:
+        """The repository's tags and manifests, or the answer to give instead (a 401 challenge
+        for the scope the metadata read needs; 404 NAME_UNKNOWN)."""
+        if not authorized(request, login, name):
+            return challenge(request, login, f"repository:{name}:metadata_read")
         found = find_registry(engine, login_server=login)
-        return None if found is None else found[1].get("repositories", {})
+        repos = {} if found is None else found[1].get("repositories", {})
+        if name not in repos:
+            return _errors(404, "NAME_UNKNOWN", f"repository name not known to registry: {name}")
+        return repos[name]
 
     @app.post(PREFIX + "/{login}/oauth2/exchange")
     async def exchange(login: str, request: HttpRequest) -> JSONResponse:
@@ -140,12 +147,10 @@ def register_data_plane(app: FastAPI, engine: Engine, find_registry: Any) -> Non
 
     @app.get(PREFIX + "/{login}/acr/v1/{name:path}/_tags/{reference}")
     async def get_tag(login: str, name: str, reference: str, request: HttpRequest) -> JSONResponse:
-        if not authorized(request, login, name):
-            return challenge(request, login, f"repository:{name}:metadata_read")
-        repos = contents(login)
-        if repos is None or name not in repos:
-            return _errors(404, "NAME_UNKNOWN", f"repository name not known to registry: {name}")
-        digest = repos[name].get("tags", {}).get(reference)
+        entry = repository(request, login, name)
+        if isinstance(entry, JSONResponse):
+            return entry
+        digest = entry.get("tags", {}).get(reference)
         if digest is None:
             return _errors(404, "TAG_UNKNOWN", f"the specified tag does not exist: {reference}")
         return JSONResponse({
@@ -159,12 +164,9 @@ def register_data_plane(app: FastAPI, engine: Engine, find_registry: Any) -> Non
 
     @app.get(PREFIX + "/{login}/acr/v1/{name:path}/_manifests/{digest}")
     async def get_manifest(login: str, name: str, digest: str, request: HttpRequest) -> JSONResponse:
-        if not authorized(request, login, name):
-            return challenge(request, login, f"repository:{name}:metadata_read")
-        repos = contents(login)
-        if repos is None or name not in repos:
-            return _errors(404, "NAME_UNKNOWN", f"repository name not known to registry: {name}")
-        entry = repos[name]
+        entry = repository(request, login, name)
+        if isinstance(entry, JSONResponse):
+            return entry
         if digest not in entry.get("manifests", []):
             return _errors(404, "MANIFEST_UNKNOWN", f"manifest unknown: {digest}")
         tags = sorted(t for t, d in entry.get("tags", {}).items() if d == digest)
