@@ -131,7 +131,7 @@ def emulator_restart(config: SandboxConfig) -> None:
 
 REPLICATE: list[Any] = [
     pytest.param(Fault({"throttle": {"rate": 0.3, "retry_after": 1, "service": "arm"}},
-                       evidence={"status": 429, "service": "arm"}), id="arm-throttle-30pc"),
+                       evidence={"status": 429, "service": "arm"}), id="arm-throttle-30pc", marks=slow),
     # Storage throttles with 503 ServerBusy (the sandbox maps it so, as Azure does)
     pytest.param(Fault({"throttle": {"rate": 0.3, "retry_after": 1, "service": "storage"}},
                        evidence={"status": 503, "service": "storage"}), id="storage-throttle-30pc", marks=slow),
@@ -211,7 +211,7 @@ def test_replicate_artifacts_sigkilled_then_rerun(provisioned: SandboxConfig, pl
 # ---- recreate-deployments (private sandbox, pointer always on the primary) -----------------
 RECREATE: list[Any] = [
     pytest.param(Fault({"throttle": {"rate": 0.3, "retry_after": 1, "service": "arm"}},
-                       evidence={"status": 429, "service": "arm"}), id="arm-throttle-30pc"),
+                       evidence={"status": 429, "service": "arm"}), id="arm-throttle-30pc", marks=slow),
     pytest.param(Fault({"fail_nth": {"n": 2, "status": 503, "service": "arm", "method": "PUT",
                                      "region": "westus"}},
                        evidence={"status": 503, "service": "arm", "method": "PUT"}), id="arm-put-2-fails-503",
