@@ -99,3 +99,20 @@ class FaultMiddleware:
         await self.app(scope, receive, send_and_note)
         status = answered[0] if answered else CLIENT_CLOSED
         self.faults.record(self.service, region, method, path, status, scope.get(_PRINCIPAL))
+
+
+async def route_fault(faults: FaultEngine, service: str, region: str | None, request: Any,
+                      render: Callable[[Decision], Any]) -> Any | None:
+    """The same prelude for a FastAPI route that is its own front (scoring, inference): None when
+    the request goes on, else the answer -- ``render(decision)``, or a reset connection."""
+    from fastapi.responses import Response
+
+    method, path = request.method, request.url.path
+    decision = await faults.decide(service, region, method, path)
+    if decision is None:
+        return None
+    faults.record(service, region, method, path, 0 if decision.reset else decision.status)
+    if decision.reset:
+        await abort_connection(request.receive)
+        return Response(status_code=503)
+    return render(decision)

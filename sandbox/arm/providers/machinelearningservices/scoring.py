@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from foundry_dr_sandbox.asgi_utils import abort_connection
+from foundry_dr_sandbox.fault_middleware import route_fault
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -83,13 +83,10 @@ def register_routes(app: FastAPI, engine: Engine) -> None:
         faults = request.app.state.faults
         path = request.url.path
         region = region.lower()
-        decision = await faults.decide(SERVICE, region, "POST", path)
-        if decision is not None:
-            faults.record(SERVICE, region, "POST", path, 0 if decision.reset else decision.status)
-            if decision.reset:
-                await abort_connection(request.receive)
-                return Response(status_code=503)
-            return _error(decision.status, decision.code, decision.message, decision.headers)
+        fault = await route_fault(faults, SERVICE, region, request,
+                                  lambda d: _error(d.status, d.code, d.message, d.headers))
+        if fault is not None:
+            return fault
         status = 500
         try:
             found = find_endpoint(engine, region, workspace, endpoint)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from foundry_dr_sandbox.asgi_utils import abort_connection
+from foundry_dr_sandbox.fault_middleware import route_fault
 from foundry_dr_sandbox.tokens import verify_authorization
 
 if TYPE_CHECKING:
@@ -78,13 +78,10 @@ def register_routes(app: FastAPI, engine: Engine) -> None:
         path = request.url.path
         found = _account(engine, subdomain)
         region = found[1].get("region") if found else None
-        decision = await faults.decide(SERVICE, region, "POST", path)
-        if decision is not None:
-            faults.record(SERVICE, region, "POST", path, 0 if decision.reset else decision.status)
-            if decision.reset:
-                await abort_connection(request.receive)
-                return Response(status_code=503)
-            return _error(decision.status, decision.code, decision.message)
+        fault = await route_fault(faults, SERVICE, region, request,
+                                  lambda d: _error(d.status, d.code, d.message))
+        if fault is not None:
+            return fault
         status = 500
         try:
             caller = verify_authorization(engine.config, request.headers.get("authorization"))
