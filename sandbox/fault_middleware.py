@@ -26,6 +26,7 @@ mode drops the TCP connection, which is what a client sees of an unreachable reg
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +77,7 @@ class FaultMiddleware:
         method: str = scope["method"]
         path: str = scope["path"]
         region = self.region(scope)
+        arrived = time.time()
 
         decision = await self.faults.decide(self.service, region if self.outage_takes_down else None, method, path)
         if decision is not None:
@@ -98,7 +100,7 @@ class FaultMiddleware:
 
         await self.app(scope, receive, send_and_note)
         status = answered[0] if answered else CLIENT_CLOSED
-        self.faults.record(self.service, region, method, path, status, scope.get(_PRINCIPAL))
+        self.faults.record(self.service, region, method, path, status, scope.get(_PRINCIPAL), at=arrived)
 
 
 async def route_fault(faults: FaultEngine, service: str, region: str | None, request: Any,

@@ -175,13 +175,16 @@ class FaultEngine:
         status: int,
         principal: str | None = None,
         extra: dict | None = None,
+        at: float | None = None,
     ) -> None:
         """Append one line to the request log (no query strings: they may carry SAS tokens).
-        ``extra`` adds fields a service knows to be safe (the ARM front: ``api_version``, ``body``)."""
+        ``extra`` adds fields a service knows to be safe (the ARM front: ``api_version``, ``body``).
+        ``at`` is when the request arrived: a front that records after answering passes it, since
+        the client may act on the answer before this line is written."""
         if self._log_path is None:
             return
         entry = {
-            "t": int(time.time() * 1000) / 1000,  # floored: never later than the request itself
+            "t": int((time.time() if at is None else at) * 1000) / 1000,  # floored: never later than the request
             "service": service,
             "region": region,
             "method": method,
