@@ -166,7 +166,13 @@ def _run(plan: Plan, factory: ClientFactory, result: dict, timings: dict[str, fl
     rows = drift.drift_rows(plan, primary, after)
     result["verify"] = {k: verified[k] for k in ("problems", "missing_connections", "datastores", "connections")}
     result["drift"] = {"counts": drift.summary(rows), "rows": rows}
+    named = {a["name"] for a in result.get("actions") or [] if a.get("kind") == "connection"}
     for name in verified["missing_connections"]:
+        if name not in named:  # the report's actions are where the operator looks for what to do
+            result.setdefault("actions", []).append({
+                "kind": "connection", "name": name, "why": "the secondary hub lacks this connection after deploy",
+                "fix": "create it in the secondary hub, targeting the secondary region's resource, then re-run",
+            })  # fmt: skip
         logger.warning("secondary hub lacks connection %s; see the report's actions", name)
     if verified["problems"]:
         raise VerificationFailed("; ".join(verified["problems"]))

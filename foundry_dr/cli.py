@@ -134,9 +134,9 @@ def run(
         _exit(ExitCode.BAD_INPUT, [f"unknown runbook {runbook!r}; expected one of: {', '.join(FLOWS)}"])
     loaded = _load(plan, overrides)
     if os.environ.get("PREFECT_API_URL") and not in_process:
-        # Overrides cannot travel as a path: send the overridden plan itself (the flows accept one).
-        plan_parameter: Any = loaded.model_dump(mode="json") if overrides else str(plan)
-        _run_remote(runbook, {"plan": plan_parameter, "approve": approve, "dry_run": dry_run})
+        # Send the plan the CLI validated, not its path: a relative path means another file (or
+        # none) in the worker's directory, and the file may change before the worker reads it.
+        _run_remote(runbook, {"plan": loaded.model_dump(mode="json"), "approve": approve, "dry_run": dry_run})
     _run_runbook(runbook, loaded, approve=approve, dry_run=dry_run)
 
 
@@ -157,12 +157,23 @@ def _run_remote(runbook: str, parameters: dict[str, Any]) -> NoReturn:
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: server unreachable, auth refused, ...
         _exit(ExitCode.FAILED, [f"{runbook}: Prefect API {remote.api_url()}: {type(exc).__name__}: {redact(str(exc))}"])
     if code == ExitCode.OK and (report := remote.report_markdown(flow_run.id)):
-        from rich.console import Console
-        from rich.markdown import Markdown
-
-        Console().print(Markdown(redact(report)))
+        _print_markdown(report)
     verdict = {ExitCode.OK: "done", ExitCode.REJECTED: "rejected or timed out at approval"}.get(code, "failed")
     _exit(code, [f"{runbook}: {verdict} ({state.name})"])
+
+
+def _print_markdown(markdown: str) -> None:
+    """A runbook report: rendered on a terminal; as its Markdown source elsewhere (a pipe, a CI
+    log), where rich would assume 80 columns and cut the tables. Redacted either way: reports
+    never carry secrets, but the CLI is the last place to make sure."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    console = Console()
+    if console.is_terminal:
+        console.print(Markdown(redact(markdown)))
+    else:
+        typer.echo(redact(markdown))
 
 
 RunIdArgument = Annotated[str, typer.Argument(help="The paused flow run's id.", metavar="RUN_ID", show_default=False)]
@@ -294,10 +305,7 @@ def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool) -> None
     if isinstance(result, dict) and result.get("nothing_to_do"):
         typer.echo(redact(str(result.get("summary") or "nothing to do; nothing changed")))
     if isinstance(result, dict) and result.get("report_markdown"):
-        from rich.console import Console
-        from rich.markdown import Markdown
-
-        Console().print(Markdown(redact(str(result["report_markdown"]))))
+        _print_markdown(str(result["report_markdown"]))
     if api:
         typer.echo(f"see the run in the Prefect UI at {api.removesuffix('/api')}/runs", err=True)
     verdict = result.get("verdict") if isinstance(result, dict) else None

@@ -66,6 +66,18 @@ def start_deployment(runbook: str, parameters: dict[str, Any], *, tags: list[str
         raise RemoteError(f"deployment {name} not found on {api_url()}: {DEPLOY_HINT}") from exc
 
 
+def require_server() -> None:
+    """Refuse (exit 2) when no Prefect server is configured: without an API URL Prefect's client
+    quietly starts a temporary embedded server, where no paused run exists to be answered."""
+    from prefect.settings import get_current_settings
+
+    if not get_current_settings().api.url:
+        raise RemoteError(
+            "no Prefect server is configured: set PREFECT_API_URL (or a Prefect profile's api url) to the "
+            "server the paused run is on", ExitCode.BAD_INPUT,
+        )  # fmt: skip
+
+
 def api_url() -> str:
     return os.environ.get("PREFECT_API_URL") or "the current Prefect profile's API"
 
@@ -165,6 +177,7 @@ def resume(run_id: str, *, approve: bool, approver: str, reason: str, confirm_un
     from prefect.flow_runs import resume_flow_run
 
     flow_run_id = parse_run_id(run_id)
+    require_server()
     if not approver.strip():
         raise RemoteError("--approver must name who decides", ExitCode.BAD_INPUT)
     if not reason.strip():

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.mgmt.core.tools import parse_resource_id
 from azure.storage.blob import ContentSettings, StandardBlobTier
 
 from foundry_dr.clients import ClientFactory
@@ -55,6 +56,16 @@ def seed(config: SandboxConfig, scale: int = 1, echo: Echo = print, plan: Plan |
         return counts
     finally:
         factory.close()
+
+
+def _resource_type(resource_id: str) -> str:
+    """The tally key of an ARM id: its type path under the provider (``workspaces/onlineEndpoints``),
+    so a hub's children are not all counted as workspaces (the seed once said "workspaces 29")."""
+    parts = parse_resource_id(resource_id)
+    if "namespace" not in parts:
+        return "rg"
+    types = [parts["type"]] + [parts[f"child_type_{i}"] for i in range(1, 10) if f"child_type_{i}" in parts]
+    return "/".join(types)
 
 
 class _Applier:
@@ -83,7 +94,7 @@ class _Applier:
             self.resources.resources.get_by_id(step.id, api_version=step.api_version)
         except ResourceNotFoundError:
             self._put(step.id, step.body, step.api_version)
-        self._count(step.id.split("/providers/")[-1].split("/")[1] if "/providers/" in step.id else "rg")
+        self._count(_resource_type(step.id))
         if step.tally:
             self._count(step.tally)
 

@@ -298,3 +298,22 @@ def test_the_embedded_server_gets_time_to_start_on_a_loaded_machine(tmp_path: Pa
     env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "45"
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split()[-1] == "45"
+
+
+@pytest.mark.parametrize("command", ["approve", "reject"])
+def test_answering_without_a_configured_server_says_so(command: str) -> None:
+    """Without an API URL Prefect's client starts a temporary server, where no paused run exists:
+    the CLI must say no server is configured, not 'no flow run'."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        result = invoke(command, "6c6b1a36-6a8f-4d43-9a46-1d7a0f2c9e11", "--approver", "a", "--reason", "b")
+    assert result.exit_code == ExitCode.BAD_INPUT, result.output
+    assert "no Prefect server is configured: set PREFECT_API_URL" in result.output
+
+
+def test_a_report_sent_to_a_pipe_keeps_its_tables_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not a terminal: rich would render at 80 columns and cut wide tables; the Markdown goes out whole."""
+    row = f"| {'x' * 70} | {'y' * 70} |"
+    cli._print_markdown(f"# report\n\n| a | b |\n|---|---|\n{row}\n")
+    assert row in capsys.readouterr().out
