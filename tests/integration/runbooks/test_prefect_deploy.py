@@ -273,3 +273,34 @@ def test_ui_screenshot_of_the_approval_form(worker: subprocess.Popen, deployed: 
         finally:
             resume(str(flow_run.id), approve=False, approver="test", reason="screenshot taken")
             assert not wait_final(flow_run.id).is_completed()
+
+
+def test_the_ui_is_told_the_api_url_exported_before_the_server_started(server_env: dict[str, str]) -> None:
+    """The README's order (export PREFECT_API_URL, then `prefect server start --port`): the UI's
+    settings point browsers at that URL's port, not at 4200."""
+    ui = server_env["PREFECT_API_URL"].removesuffix("/api")
+    settings = httpx.get(f"{ui}/ui-settings", timeout=10).json()
+    assert settings["api_url"] == server_env["PREFECT_API_URL"], settings
+
+
+def test_deploy_sh_puts_every_deployment_on_the_pool_it_is_given(deployed: dict[str, str]) -> None:
+    """`prefect deploy --all --pool X` ignores X (prefect.yaml names the pool): deploy.sh must not."""
+    from prefect import get_client
+
+    def pools() -> set[str]:
+        with in_env(deployed), get_client(sync_client=True) as client:
+            return {d.work_pool_name for d in client.read_deployments() if d.name in runbooks.NAMES}
+
+    env = {**deployed, "PREFECT": str(BIN / "prefect")}
+    try:
+        for how in ({"FOUNDRY_DR_WORK_POOL": "foundry-dr-alt"}, {"args": ["--pool", "foundry-dr-alt2"]}):
+            args = how.pop("args", [])
+            out = subprocess.run(["bash", "scripts/deploy.sh", *args], cwd=ROOT, env={**env, **how},
+                                 capture_output=True, text=True, timeout=300)  # fmt: skip
+            assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+            assert "will be ignored" not in out.stdout + out.stderr
+            assert pools() == {how.get("FOUNDRY_DR_WORK_POOL") or args[1]}
+        assert not list(ROOT.glob(".prefect-deploy-*.yaml"))  # the pool's copy of prefect.yaml is removed
+    finally:
+        subprocess.run(["bash", "scripts/deploy.sh"], cwd=ROOT, env=env, capture_output=True, timeout=300)
+    assert pools() == {"foundry-dr"}
