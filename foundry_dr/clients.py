@@ -22,6 +22,7 @@ from azure.core import AzureClouds
 from azure.mgmt.core.tools import get_arm_endpoints
 
 from foundry_dr.errors import SandboxNotRunning
+from foundry_dr.fence import Fence, current_fence
 from foundry_dr.retry import SDK_RETRY, STORAGE_RETRY
 from foundry_dr.sides import Side
 
@@ -180,7 +181,28 @@ class ClientFactory:
     def _verify(self) -> str | bool:
         return self.sandbox_env["ca_bundle"] if self.is_sandbox else True
 
+    # ---- the fence of a fenced drill (foundry_dr/fence.py) ----------------------------------
+    def fence(self) -> Fence | None:
+        """The fence in force where a client is built: a fenced drill's clients refuse the primary."""
+        return current_fence(self.plan.name)
+
+    def _fence_policies(self, endpoint_is_primary: str | None = None) -> dict[str, Any]:
+        """``per_call_policies`` for an azure-core client (before its retry policy: a refused call is
+        not retried), when fenced."""
+        fence = self.fence()
+        return {"per_call_policies": [fence.policy(endpoint_is_primary)]} if fence else {}
+
+    def _primary_resource(self, kind: str, name: str, resource_group: str, subscription_id: str | None) -> str | None:
+        """``"the primary's <kind> <name>"`` when a shared resource lives in the primary's resource group."""
+        p = self.plan.primary
+        same_subscription = (subscription_id or p.subscription_id) == p.subscription_id
+        if same_subscription and resource_group.lower() == p.resource_group.lower():
+            return f"the {kind} {name}, in the primary's resource group"
+        return None
+
     def _cached(self, key: tuple, build: Any) -> Any:
+        fence = self.fence()
+        key = (*key, id(fence) if fence else None)  # a client built outside a fence is never reused inside
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = build()
@@ -231,6 +253,7 @@ class ClientFactory:
                 kwargs["cloud_metadata"] = self.sandbox_env["cloud_metadata"]
             else:
                 kwargs["cloud"] = self.plan.cloud
+            kwargs.update(self._fence_policies())
             return MLClient(
                 self.credential,
                 s.subscription_id,
@@ -249,6 +272,7 @@ class ClientFactory:
             "credential_scopes": [self.arm_scope],
             "transport": _pooled_transport(MGMT_POOL_SIZE, self._verify()),
             **self._transport_kwargs(),
+            **self._fence_policies(),
         }
 
     def resource_client(self, subscription_id: str) -> ResourceManagementClient:
@@ -299,7 +323,16 @@ class ClientFactory:
             else:
                 endpoint = f"https://{login_server}"
                 audience = AZURE_CLOUDS[self.plan.cloud].acr_audience
-            return ContainerRegistryClient(endpoint, self.credential, audience=audience, **self._transport_kwargs())
+            registry = self.plan.shared.container_registry
+            primary = (
+                self._primary_resource("registry", registry.name, registry.resource_group, registry.subscription_id)
+                if registry and login_server.lower().startswith(registry.name.lower() + ".")
+                else None
+            )
+            return ContainerRegistryClient(
+                endpoint, self.credential, audience=audience,
+                **self._transport_kwargs(), **self._fence_policies(primary),
+            )
 
         return self._cached(("acr-data", login_server.lower()), build)
 
@@ -338,6 +371,12 @@ class ClientFactory:
             # Storage has its own retry policy (its default first back-off is 15 s); Storage
             # throttles with 503 ServerBusy, which this retries.
             kwargs["retry_policy"] = ExponentialRetry(**STORAGE_RETRY)
+            # azure-storage takes no per_call_policies; its request hook runs for every request
+            if fence := self.fence():
+                p = self.plan.primary
+                primary = account in (p.storage_account, *p.extra_storage_accounts)
+                why = f"the primary's storage account {account}" if primary else None
+                kwargs["raw_request_hook"] = fence.storage_hook(why)
             if self.is_sandbox:
                 key = self.sandbox_env["storage_accounts"][account]["key"]
                 credential: Any = {"account_name": account, "account_key": key}
@@ -356,11 +395,16 @@ class ClientFactory:
         def build() -> SecretClient:
             from azure.keyvault.secrets import SecretClient
 
+            vault = self.plan.shared.key_vault
+            kwargs = {**self._transport_kwargs(), **self._fence_policies(
+                self._primary_resource("vault", vault.name, vault.resource_group, vault.subscription_id)
+                if vault_name.lower() == vault.name.lower() else None
+            )}
             if self.is_sandbox:
                 url = self.sandbox_env["keyvault_uri"]
-                return SecretClient(url, self.credential, verify_challenge_resource=False, **self._transport_kwargs())
+                return SecretClient(url, self.credential, verify_challenge_resource=False, **kwargs)
             url = f"https://{vault_name}.{AZURE_CLOUDS[self.plan.cloud].keyvault_suffix}/"
-            return SecretClient(url, self.credential, **self._transport_kwargs())
+            return SecretClient(url, self.credential, **kwargs)
 
         return self._cached(("secrets", vault_name), build)
 

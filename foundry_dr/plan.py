@@ -306,6 +306,23 @@ class Objectives(_Model):
     rto_minutes: Minutes = Field(description="Recovery time objective: downtime tolerated, minutes.")
 
 
+class Drill(_Model):
+    """How dr-drill rehearses: in place, or on an isolated drill target it cleans up after itself."""
+
+    isolated: bool = Field(
+        default=False,
+        description="Serve the drill from drill-suffixed copies of the secondary's online endpoints and "
+        "deployments, so a secondary serving production (hot-hot) is never scaled or changed.",
+    )
+    suffix: _named(naming.NAME_SUFFIX) = Field(  # type: ignore[valid-type]
+        default="drill", description="Appended (after a hyphen) to the names of the drill's endpoints."
+    )
+    max_lifetime_hours: float = Field(
+        default=6, gt=0, le=168,
+        description="A drill's leftovers older than this are removed by `foundry-dr drill cleanup`.",
+    )  # fmt: skip
+
+
 class Pointer(_Model):
     """Where the active-hub pointer lives; clients resolve the hub from it at run time."""
 
@@ -424,6 +441,7 @@ class Plan(_Model):
     pointer: Pointer = Field(default_factory=Pointer)
     failback: Failback = Field(default_factory=Failback)
     locks: Locks = Field(default_factory=Locks)
+    drill: Drill = Field(default_factory=Drill)
 
     _source: dict[str, Any] | None = PrivateAttr(default=None)
 
