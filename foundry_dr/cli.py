@@ -239,8 +239,10 @@ def trigger_serve(
 ) -> None:
     """Receive Azure Monitor alerts; start cut-over (never auto-approved) once per alert id.
 
-    The shared secret comes from FOUNDRY_DR_TRIGGER_SECRET; the webhook sends it in the
-    X-Foundry-DR-Secret header.
+    Callers authenticate as an Azure Monitor secure webhook (FOUNDRY_DR_TRIGGER_TENANT_ID and
+    FOUNDRY_DR_TRIGGER_AUDIENCE: the action group's tenantId and identifierUri) or with the
+    shared secret FOUNDRY_DR_TRIGGER_SECRET (in the webhook URL as ?secret=, or the
+    X-Foundry-DR-Secret header).
     """
     from foundry_dr import trigger
 

@@ -1,24 +1,28 @@
 """Alert receiver: an Azure Monitor webhook starts the cut-over deployment, awaiting approval.
 
-    FOUNDRY_DR_TRIGGER_SECRET=... PREFECT_API_URL=... foundry-dr trigger serve --port 8787
+    FOUNDRY_DR_TRIGGER_TENANT_ID=... FOUNDRY_DR_TRIGGER_AUDIENCE=api://foundry-dr-alerts \
+    PREFECT_API_URL=... foundry-dr trigger serve --port 8787
 
-Azure Monitor (action group -> webhook, common alert schema on) POSTs to ``/alerts`` with the
-shared secret in the ``X-Foundry-DR-Secret`` header. Rules this module enforces, because an
-alert is an untrusted, retried, possibly replayed input:
+Azure Monitor (action group -> webhook, common alert schema on) POSTs to ``/alerts``. Rules
+this module enforces, because an alert is an untrusted, retried, possibly replayed input:
 
-- the secret comes from the environment, never from the plan, and is compared in constant
-  time; a wrong or missing secret is 401 and starts nothing;
+- the caller proves itself (foundry_dr/trigger_auth.py): a secure webhook's Entra ID token
+  (signature from the tenant's keys, issuer, audience), or a shared secret from the
+  environment (``?secret=`` in the webhook URL, or the ``X-Foundry-DR-Secret`` header),
+  compared in constant time; anything else is 401 and starts nothing;
+- the body's size is checked before it is read (413);
 - only ``monitorCondition: Fired`` starts a run; ``Resolved`` is acknowledged and ignored;
 - one run per alert id, remembered in a small sqlite file, so Azure Monitor's retries and a
   restart of the receiver never start a second failover (the server-side idempotency key
   is a second guard);
 - the run is started with ``approve=False``: an alert can ask for a failover, only a human
-  can approve it (the cut-over pauses at its approval gate).
+  can approve it (the cut-over pauses at its approval gate);
+- errors are logged here, never echoed to the caller (a 503 says only "retry").
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations at runtime.
-import hmac
 import json
+import logging
 import os
 import sqlite3
 from datetime import UTC, datetime
@@ -26,18 +30,22 @@ from pathlib import Path
 from typing import Any
 
 from foundry_dr.errors import BadAlert, TriggerConfigError
+from foundry_dr.redact import redact_text as redact
+from foundry_dr.trigger_auth import (
+    MIN_SECRET_LENGTH,
+    SECRET_ENV,
+    SECRET_HEADER,
+    ReceiverAuth,
+    Unauthorized,
+    auth_from_env,
+)
 
-SECRET_ENV = "FOUNDRY_DR_TRIGGER_SECRET"
-SECRET_HEADER = "X-Foundry-DR-Secret"
 STATE_ENV = "FOUNDRY_DR_TRIGGER_STATE"
 SCHEMA_ID = "azureMonitorCommonAlertSchema"
 RUNBOOK = "cut-over"
-MIN_SECRET_LENGTH = 16
 MAX_BODY_BYTES = 256 * 1024  # common-schema payloads are a few KiB
-
-
-
-
+log = logging.getLogger("foundry_dr.trigger")
+__all__ = ["MIN_SECRET_LENGTH", "SECRET_ENV", "SECRET_HEADER", "AlertStore", "create_app", "parse_alert", "serve"]
 
 
 def default_state_file() -> Path:
@@ -45,13 +53,11 @@ def default_state_file() -> Path:
 
 
 def secret_from_env() -> str:
-    secret = os.environ.get(SECRET_ENV, "")
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise TriggerConfigError(
-            f"{SECRET_ENV} must be set to a shared secret of at least {MIN_SECRET_LENGTH} characters "
-            "(e.g. `openssl rand -hex 32`); the receiver does not start without it"
-        )
-    return secret
+    """The shared secret alone (kept for callers of the first receiver); see auth_from_env."""
+    auth = auth_from_env()
+    if auth.secret is None:
+        raise TriggerConfigError(f"{SECRET_ENV} is not set")
+    return auth.secret
 
 
 class AlertStore:
@@ -137,9 +143,10 @@ def cut_over_parameters(alert: dict[str, Any], plan: str | None) -> dict[str, An
     return params
 
 
-def create_app(secret: str, store: AlertStore, plan: str | None = None, start: Any = None) -> Any:
-    """The FastAPI app. ``start(runbook, parameters, tags=, idempotency_key=)`` starts a run
-    (default: :func:`foundry_dr.remote.start_deployment`); tests may pass their own."""
+def create_app(auth: ReceiverAuth | str, store: AlertStore, plan: str | None = None, start: Any = None) -> Any:
+    """The FastAPI app. ``auth`` is who may call (a plain string: a shared secret).
+    ``start(runbook, parameters, tags=, idempotency_key=)`` starts a run (default:
+    :func:`foundry_dr.remote.start_deployment`); tests may pass their own."""
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
@@ -147,8 +154,8 @@ def create_app(secret: str, store: AlertStore, plan: str | None = None, start: A
     from foundry_dr import remote
 
     start = start or remote.start_deployment
+    auth = ReceiverAuth(secret=auth) if isinstance(auth, str) else auth
     app = FastAPI(title="foundry-dr alert receiver", docs_url=None, redoc_url=None, openapi_url=None)
-    expected = secret.encode()
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -156,12 +163,17 @@ def create_app(secret: str, store: AlertStore, plan: str | None = None, start: A
 
     @app.post("/alerts")
     async def alerts(request: Request) -> JSONResponse:
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, expected):
+        try:  # the token check may fetch the tenant's keys: off the event loop
+            how = await run_in_threadpool(auth.check, request.headers, request.query_params)
+        except Unauthorized as exc:
+            log.warning("alert refused (401): %s", exc)
             return JSONResponse({"error": "unauthorized"}, status_code=401)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse({"error": "payload too large"}, status_code=413)
+        except Exception as exc:  # noqa: BLE001 - the tenant's keys could not be fetched
+            log.error("alert not authenticated, keys unavailable: %s", redact(f"{type(exc).__name__}: {exc}"))
+            return JSONResponse({"error": "authentication unavailable; retry"}, status_code=503)
+        body = await _read_body(request)
+        if body is None:
+            return JSONResponse({"error": f"payload too large (over {MAX_BODY_BYTES} bytes)"}, status_code=413)
         try:
             alert = parse_alert(body)
         except BadAlert as exc:
@@ -178,9 +190,12 @@ def create_app(secret: str, store: AlertStore, plan: str | None = None, start: A
             )
         except Exception as exc:  # noqa: BLE001 - server down or deployment missing: 503 so Azure Monitor retries
             await run_in_threadpool(store.release, alert["alert_id"])
-            return JSONResponse({"error": f"could not start {RUNBOOK}: {type(exc).__name__}: {exc}"},
-                                status_code=503)
+            log.error("could not start %s for alert %s: %s", RUNBOOK, alert["alert_id"],
+                      redact(f"{type(exc).__name__}: {exc}"))  # fmt: skip
+            return JSONResponse({"error": f"could not start {RUNBOOK}; retry (the receiver's log says why)"},
+                                status_code=503)  # fmt: skip
         await run_in_threadpool(store.record_run, alert["alert_id"], str(flow_run.id))
+        log.info("alert %s (%s) started %s run %s", alert["alert_id"], how, RUNBOOK, flow_run.id)
         return JSONResponse(
             {"status": "started", "alert_id": alert["alert_id"], "started": True, "flow_run_id": str(flow_run.id),
              "awaiting_approval": True, "run_url": remote.run_url(flow_run.id)},
@@ -190,9 +205,32 @@ def create_app(secret: str, store: AlertStore, plan: str | None = None, start: A
     return app
 
 
+async def _read_body(request: Any) -> bytes | None:
+    """The body, or None when it is over MAX_BODY_BYTES: a declared length is checked before
+    anything is read, a chunked body is read only up to the limit."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > MAX_BODY_BYTES:
+                return None
+        except ValueError:
+            return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8787, state_file: Path | None = None, plan: str | None = None) -> None:
-    """Run the receiver until interrupted (uvicorn). Put TLS in front of it when exposed."""
+    """Run the receiver until interrupted (uvicorn). Put TLS in front of it when exposed.
+
+    uvicorn's access log is off: a webhook URL may carry the shared secret in its query, and
+    the access log prints the query. The receiver logs each alert itself, without it."""
     import uvicorn
 
-    app = create_app(secret_from_env(), AlertStore(state_file or default_state_file()), plan=plan)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(auth_from_env(), AlertStore(state_file or default_state_file()), plan=plan)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

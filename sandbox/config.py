@@ -87,7 +87,7 @@ class StorageAccount:
 class SandboxConfig:
     dir: Path
     tenant_id: str
-    token_signing_key: str
+    token_signing_key: str  # HMAC key of the sandbox's own opaque tokens (the registry data plane's)
     ports: dict[str, int]
     storage_accounts: dict[str, StorageAccount]
     principals: dict[str, Principal]
@@ -95,6 +95,7 @@ class SandboxConfig:
     lro_delay_seconds: float = 0.3
     lro_profile: str = "fast"  # a name in LRO_PROFILES
     lro_scale: float = 1.0
+    token_rsa_key: str = ""  # PEM of the RSA key Entra-shaped access tokens are signed with (tokens.py)
 
     # ---- creation / persistence -------------------------------------------------------
     @classmethod
@@ -103,10 +104,13 @@ class SandboxConfig:
         wanted = {"arm": 0, "keyvault": 0, "storage": 0, "azurite": 0}
         wanted.update(ports or {})
         chosen = {name: (port or free_port()) for name, port in wanted.items()}
+        from foundry_dr_sandbox.tokens import new_signing_key
+
         return cls(
             dir=directory,
             tenant_id=str(uuid.uuid4()),
             token_signing_key=secrets.token_hex(32),
+            token_rsa_key=new_signing_key(),
             ports=chosen,
             storage_accounts={
                 name: StorageAccount(region=region, key=base64.b64encode(secrets.token_bytes(64)).decode())
@@ -139,6 +143,7 @@ class SandboxConfig:
             lro_delay_seconds=float(raw.get("lro_delay_seconds", 0.3)),
             lro_profile=str(raw.get("lro_profile", "fast")),
             lro_scale=float(raw.get("lro_scale", 1.0)),
+            token_rsa_key=str(raw.get("token_rsa_key", "")),
         )
 
     def save(self) -> None:

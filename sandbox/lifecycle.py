@@ -186,8 +186,13 @@ def load_or_create(directory: Path, ports: dict[str, int] | None = None) -> Sand
     wanted = {k: int(v) for k, v in (ports or {}).items() if v}
     if (directory / "sandbox.json").is_file():
         config = SandboxConfig.load(directory)
-        if any(config.ports.get(k) != v for k, v in wanted.items()):
-            config.ports.update(wanted)
+        changed = any(config.ports.get(k) != v for k, v in wanted.items())
+        config.ports.update(wanted)
+        if not config.token_rsa_key:  # a sandbox.json from before RS256 tokens: give it its key now
+            from foundry_dr_sandbox.tokens import new_signing_key
+
+            config.token_rsa_key, changed = new_signing_key(), True
+        if changed:
             config.save()
     else:
         config = SandboxConfig.new(directory, wanted)

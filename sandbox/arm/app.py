@@ -21,7 +21,7 @@ from foundry_dr_sandbox.arm.core.store import Store
 from foundry_dr_sandbox.arm.providers import load_providers
 from foundry_dr_sandbox.config import LRO_PROFILES, SandboxConfig
 from foundry_dr_sandbox.faults import FaultEngine
-from foundry_dr_sandbox.tokens import issue_token, verify_authorization
+from foundry_dr_sandbox.tokens import issue_token, jwks, verify_authorization
 
 
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
@@ -59,6 +59,15 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
                 "tenant_region_scope": "NA",
             },
         )
+
+    @app.get("/{tenant}/discovery/v2.0/keys")
+    async def signing_keys(tenant: str) -> Response:
+        # The jwks_uri above: the keys tokens are signed with (Microsoft identity platform,
+        # "OpenID Connect on the Microsoft identity platform": fetch the signing keys from jwks_uri).
+        if tenant != config.tenant_id:
+            return _json(400, {"error": "invalid_tenant",
+                               "error_description": f"AADSTS90002: Tenant '{tenant}' not found."})  # fmt: skip
+        return _json(200, jwks(config))
 
     @app.post("/{tenant}/oauth2/v2.0/token")
     async def token(tenant: str, request: Request) -> Response:

@@ -178,3 +178,108 @@ def test_receiver_refuses_to_start_without_a_strong_secret(monkeypatch: pytest.M
         secret_from_env()
     monkeypatch.setenv("FOUNDRY_DR_TRIGGER_SECRET", SECRET)
     assert secret_from_env() == SECRET
+
+
+# ---- secure webhook (Azure Monitor action group, useAadAuth) ------------------------------
+AUDIENCE = "api://foundry-dr-alerts"
+
+
+def entra_token(sandbox_env: dict, scope: str, who: str = "credential") -> str:
+    """A token from the sandbox's Entra-shaped token endpoint, got the way the action group
+    service gets one for the receiver's application: client credentials, scope <app URI>/.default."""
+    from azure.identity import ClientSecretCredential
+
+    c = sandbox_env[who]
+    credential = ClientSecretCredential(c["tenant_id"], c["client_id"], c["client_secret"], authority=c["authority"],
+                                        disable_instance_discovery=True, connection_verify=sandbox_env["ca_bundle"])
+    try:
+        return credential.get_token(scope).token
+    finally:
+        credential.close()
+
+
+@pytest.fixture
+def secure_client(tmp_path: Path, deployment_id: Any, sandbox_env: dict) -> TestClient:
+    from foundry_dr.trigger_auth import auth_from_env
+
+    c = sandbox_env["credential"]
+    auth = auth_from_env({"FOUNDRY_DR_TRIGGER_TENANT_ID": c["tenant_id"], "FOUNDRY_DR_TRIGGER_AUDIENCE": AUDIENCE,
+                          "FOUNDRY_DR_TRIGGER_AUTHORITY": c["authority"],
+                          "FOUNDRY_DR_TRIGGER_CA_BUNDLE": sandbox_env["ca_bundle"]})  # fmt: skip
+    return TestClient(create_app(auth, AlertStore(tmp_path / "alerts.sqlite3")))
+
+
+def post_bearer(client: TestClient, body: Any, token: str) -> Any:
+    """As an action group sends a secure webhook: JSON body, the token as a bearer."""
+    return client.post("/alerts", content=json.dumps(body).encode(),
+                       headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})  # fmt: skip
+
+
+def test_a_secure_webhook_token_starts_the_cut_over(secure_client: TestClient, deployment_id: Any,
+                                                    sandbox_env: dict) -> None:
+    before = len(runs(deployment_id))
+    resp = post_bearer(secure_client, alert(str(uuid4())), entra_token(sandbox_env, f"{AUDIENCE}/.default"))
+    assert resp.status_code == 202, resp.text
+    assert len(runs(deployment_id)) == before + 1
+
+
+def test_a_token_for_another_audience_or_issuer_is_refused(secure_client: TestClient, deployment_id: Any,
+                                                           sandbox_env: dict, sandbox: Any) -> None:
+    import jwt
+
+    before = len(runs(deployment_id))
+    arm_token = entra_token(sandbox_env, "https://management.azure.com/.default")  # right tenant, wrong audience
+    assert post_bearer(secure_client, alert(str(uuid4())), arm_token).status_code == 401
+    # a well-formed token signed by someone else's key, claiming the right audience and issuer
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    good = jwt.decode(entra_token(sandbox_env, f"{AUDIENCE}/.default"), options={"verify_signature": False})
+    kid = jwt.get_unverified_header(entra_token(sandbox_env, f"{AUDIENCE}/.default"))["kid"]
+    forged = jwt.encode(good, rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256",
+                        headers={"kid": kid})  # fmt: skip
+    assert post_bearer(secure_client, alert(str(uuid4())), forged).status_code == 401
+    # the tenant's own key, but another issuer: only the issuer check can refuse it
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    tenant_key = load_pem_private_key(sandbox.token_rsa_key.encode(), password=None)
+    other_issuer = {**good, "iss": "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0"}
+    resigned = jwt.encode(other_issuer, tenant_key, algorithm="RS256", headers={"kid": kid})
+    assert post_bearer(secure_client, alert(str(uuid4())), resigned).status_code == 401
+    # and the same claims, re-signed unchanged, are accepted: the refusals above are the checks'
+    assert post_bearer(secure_client, alert(str(uuid4())),
+                       jwt.encode(good, tenant_key, algorithm="RS256", headers={"kid": kid})).status_code == 202
+    before += 1
+    assert len(runs(deployment_id)) == before
+
+
+def test_the_shared_secret_can_ride_in_the_webhook_url(tmp_path: Path, deployment_id: Any) -> None:
+    """A plain action-group webhook carries only a URL: ?secret= is accepted, a wrong one is 401."""
+    client = TestClient(create_app(SECRET, AlertStore(tmp_path / "alerts.sqlite3")))
+    body = json.dumps(alert(str(uuid4()))).encode()
+    headers = {"Content-Type": "application/json"}
+    assert client.post("/alerts?secret=wrong-wrong-wrong-wrong", content=body, headers=headers).status_code == 401
+    assert client.post(f"/alerts?secret={SECRET}", content=body, headers=headers).status_code == 202
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(client: TestClient) -> None:
+    resp = client.post("/alerts", content=b"{}", headers={SECRET_HEADER: SECRET, "Content-Length": str(10**9)})
+    assert resp.status_code == 413
+
+
+def test_a_503_does_not_echo_the_exception(tmp_path: Path, deployment_id: Any) -> None:
+    def failing_start(runbook: str, parameters: dict, **_: Any) -> Any:
+        raise RuntimeError("https://internal.example/api?sig=SECRETSIG not reachable")
+
+    resp = post(TestClient(create_app(SECRET, AlertStore(tmp_path / "a.sqlite3"), start=failing_start)),
+                alert(str(uuid4())))  # fmt: skip
+    assert resp.status_code == 503 and "SECRETSIG" not in resp.text and "internal.example" not in resp.text
+
+
+def test_the_receiver_needs_a_way_to_authenticate() -> None:
+    from foundry_dr.trigger_auth import auth_from_env
+
+    with pytest.raises(TriggerConfigError, match="FOUNDRY_DR_TRIGGER_TENANT_ID and FOUNDRY_DR_TRIGGER_AUDIENCE"):
+        auth_from_env({})
+    with pytest.raises(TriggerConfigError, match="both"):
+        auth_from_env({"FOUNDRY_DR_TRIGGER_TENANT_ID": "t"})
+    assert auth_from_env({"FOUNDRY_DR_TRIGGER_TENANT_ID": "t", "FOUNDRY_DR_TRIGGER_AUDIENCE": "api://x"}).entra

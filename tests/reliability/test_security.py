@@ -34,6 +34,7 @@ def known_secrets(config: Any, factory: ClientFactory, plan: Plan) -> dict[str, 
     found["owner client secret"] = env["credential"]["client_secret"]
     found["reader client secret"] = env["reader_credential"]["client_secret"]
     found["token signing key"] = config.token_signing_key
+    found["token RSA key"] = config.token_rsa_key.splitlines()[1]  # a line of the PEM's key material
     for side in ("primary", "secondary"):
         for project in plan.side(side).projects:
             ml = factory.ml_client(side, project)  # type: ignore[arg-type]
