@@ -57,6 +57,10 @@ ApproveOption = Annotated[
     bool,
     typer.Option("--approve", help="Pre-approve this run's approval gates (recorded in the report)."),
 ]
+FenceOption = Annotated[
+    bool,
+    typer.Option("--fence-primary", help="dr-drill: rehearse the unplanned cut-over; no call to the primary."),
+]
 
 
 def _exit(code: ExitCode, lines: list[str] | tuple[str, ...] = ()) -> NoReturn:
@@ -124,6 +128,7 @@ def run(
         bool,
         typer.Option("--in-process", help="Run the flow in this process even when PREFECT_API_URL is set."),
     ] = False,
+    fence_primary: FenceOption = False,
 ) -> None:
     """Run a runbook (PREFECT_API_URL set: its deployment on that server; else in process).
 
@@ -132,12 +137,15 @@ def run(
     """
     if runbook not in FLOWS:
         _exit(ExitCode.BAD_INPUT, [f"unknown runbook {runbook!r}; expected one of: {', '.join(FLOWS)}"])
+    if fence_primary and runbook != "dr-drill":
+        _exit(ExitCode.BAD_INPUT, [f"--fence-primary: only dr-drill is fenced, not {runbook}; drop the option"])
+    extra = {"fence_primary": True} if fence_primary else {}
     loaded = _load(plan, overrides)
     if os.environ.get("PREFECT_API_URL") and not in_process:
         # Send the plan the CLI validated, not its path: a relative path means another file (or
         # none) in the worker's directory, and the file may change before the worker reads it.
-        _run_remote(runbook, {"plan": loaded.model_dump(mode="json"), "approve": approve, "dry_run": dry_run})
-    _run_runbook(runbook, loaded, approve=approve, dry_run=dry_run)
+        _run_remote(runbook, {"plan": loaded.model_dump(mode="json"), "approve": approve, "dry_run": dry_run, **extra})
+    _run_runbook(runbook, loaded, approve=approve, dry_run=dry_run, **extra)
 
 
 def _run_remote(runbook: str, parameters: dict[str, Any]) -> NoReturn:
@@ -252,13 +260,52 @@ def trigger_serve(
         _exit(ExitCode.BAD_INPUT, [str(exc)])
 
 
-@app.command("drill")
-def drill(plan: PlanOption, approve: ApproveOption = False) -> None:
+drill_app = typer.Typer(help="Run a DR drill, or clean up what dead drills left.")
+app.add_typer(drill_app, name="drill")
+
+
+@drill_app.callback(invoke_without_command=True)
+def drill(
+    ctx: typer.Context,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", "-p", help="The DR plan (YAML).", show_default=False, metavar="PLAN")
+    ] = None,
+    approve: ApproveOption = False,
+    fence_primary: FenceOption = False,
+) -> None:
     """Run a DR drill (the dr-drill runbook) in this process: test failover, measure RTO/RPO, clean up.
 
     It reports to PREFECT_API_URL when set (else to an embedded server); to start the server's
     dr-drill deployment instead, use `foundry-dr run dr-drill`."""
-    _run_runbook("dr-drill", _load(plan), approve=approve, dry_run=False)
+    if ctx.invoked_subcommand is not None:
+        return
+    if plan is None:
+        _exit(ExitCode.BAD_INPUT, ["drill: --plan PLAN is required (the DR plan, YAML)"])
+    _run_runbook("dr-drill", _load(plan), approve=approve, dry_run=False, fence_primary=fence_primary)
+
+
+@drill_app.command("cleanup")
+def drill_cleanup(plan: PlanOption) -> None:
+    """Remove what drills created and did not clean up (a killed drill), once older than the plan's
+    drill.max_lifetime_hours: exactly the resources recorded in the secondary's storage, each tagged
+    by its drill. Exit 1 if any could not be removed (re-run it)."""
+    from foundry_dr.clients import ClientFactory
+    from foundry_dr.flows.dr_drill import cleanup_drill_targets
+
+    loaded = _load(plan)
+    factory = ClientFactory(loaded)
+    try:
+        results = cleanup_drill_targets(factory)
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary
+        _exit(ExitCode.FAILED, [f"drill cleanup failed: {type(exc).__name__}: {redact(str(exc))}"])
+    finally:
+        factory.close()
+    for r in results:
+        typer.echo(f"{r['drill']}: {r['resource']}: {r['result']}")
+    if not results:
+        typer.echo(f"nothing to clean up (no drill target older than {loaded.drill.max_lifetime_hours} h)")
+    if any(r.get("error") for r in results):
+        _exit(ExitCode.FAILED, ["drill cleanup: some resources could not be removed; re-run it"])
 
 
 @app.command("status")
@@ -280,7 +327,7 @@ def status(
     typer.echo(json.dumps(report, indent=2) if as_json else render_status(report))
 
 
-def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool) -> None:
+def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool, **extra: Any) -> None:
     """Import the runbook's flow and call it, mapping its outcome to an exit code."""
     module_name, function_name = FLOWS[name].split(":")
     flow = getattr(importlib.import_module(module_name), function_name)
@@ -290,7 +337,7 @@ def _run_runbook(name: str, plan: Plan, *, approve: bool, dry_run: bool) -> None
     mode = " (dry run)" if dry_run else ""
     typer.echo(f"running {name}{mode} for plan {plan.name} on {where}", err=True)
     try:
-        result: Any = flow(plan=plan, approve=approve, dry_run=dry_run)
+        result: Any = flow(plan=plan, approve=approve, dry_run=dry_run, **{k: v for k, v in extra.items() if v})
     except PlanError as exc:
         _exit(exc.exit_code, _plan_problems(exc))
     except FoundryDrError as exc:  # an expected failure: its class says the exit code

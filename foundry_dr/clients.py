@@ -156,6 +156,8 @@ class ClientFactory:
         self._explicit_credential = credential
         self.is_sandbox = plan.cloud == "sandbox"
         self._sandbox_env = sandbox_env
+        # captured here: the tasks' own thread pools do not carry the context variable
+        self._fence: Fence | None = current_fence(plan.name)
         if not self.is_sandbox and plan.cloud not in AZURE_CLOUDS:
             raise ValueError(f"cloud: unknown cloud {plan.cloud!r}; expected one of {sorted(AZURE_CLOUDS)} or sandbox")
 
@@ -183,8 +185,14 @@ class ClientFactory:
 
     # ---- the fence of a fenced drill (foundry_dr/fence.py) ----------------------------------
     def fence(self) -> Fence | None:
-        """The fence in force where a client is built: a fenced drill's clients refuse the primary."""
-        return current_fence(self.plan.name)
+        """The fence of a fenced drill, if this factory was built (or attached) under one: its
+        clients refuse the primary."""
+        return self._fence or current_fence(self.plan.name)
+
+    def attach_fence(self, fence: Fence | None) -> None:
+        """Fence this factory from now on (a factory built before the drill entered its fence).
+        Clients built before stay cached under their own key and are not reused."""
+        self._fence = fence
 
     def _fence_policies(self, endpoint_is_primary: str | None = None) -> dict[str, Any]:
         """``per_call_policies`` for an azure-core client (before its retry policy: a refused call is
