@@ -16,6 +16,7 @@ import time
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -199,8 +200,13 @@ def _apply(factory: ClientFactory, target: Side, plans: list[WorkspacePlan]) -> 
             futures.append((p.workspace, apply_items.submit(factory, target, p.schedules)))
     results: dict[str, dict[str, Any]] = {}
     errors = []
-    for workspace, future in futures:
+    # endpoint creation is the long step (minutes per deployment on Azure): a progress artifact
+    # beside the run says how far it is (issue 20, point 4)
+    progress = create_progress_artifact(0.0, description=f"Endpoints in the {target}: endpoint groups applied") \
+        if futures else None  # fmt: skip
+    for done, (workspace, future) in enumerate(futures, start=1):
         outcome = future.result(raise_on_failure=False)
+        update_progress_artifact(progress, 100.0 * done / len(futures))
         if isinstance(outcome, EndpointFailed):
             errors.append(f"{workspace}: {outcome}")
             outcome = outcome.results

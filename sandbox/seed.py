@@ -26,6 +26,7 @@ stands in for ``docker push`` because ACR's registry data plane is not emulated.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,8 @@ __all__ = ["ARM_API", "IMAGES", "PLAN_PATH", "seed"]
 Echo = Callable[[str], None]
 ASSET_TALLIES = {"models": "model versions", "data": "data versions", "environments": "environment versions"}
 
+PROGRESS_SECONDS = 3.0  # at most this long without a line from the seed
+
 
 def seed(config: SandboxConfig, scale: int = 1, echo: Echo = print, plan: Plan | None = None) -> dict:
     """Build the primary hub; returns counts of what exists afterwards."""
@@ -51,7 +54,7 @@ def seed(config: SandboxConfig, scale: int = 1, echo: Echo = print, plan: Plan |
     factory = ClientFactory(plan, sandbox_env=config.env())
     try:
         echo(f"seeding {plan.primary.hub} in {plan.primary.location} (scale {scale})")
-        counts = _Applier(config, factory).apply(spec.build(plan, config, scale))
+        counts = _Applier(config, factory).apply(spec.build(plan, config, scale), echo)
         echo("seeded: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         return counts
     finally:
@@ -77,9 +80,14 @@ class _Applier:
         self.resources = factory.resource_client(factory.plan.primary.subscription_id)
         self.counts: dict[str, int] = {}
 
-    def apply(self, steps: list[spec.Step]) -> dict:
-        for step in steps:
+    def apply(self, steps: list[spec.Step], echo: Echo | None = None) -> dict:
+        """Each step in order; a progress line every few seconds, so a long seed is not silent."""
+        said = time.monotonic()
+        for done, step in enumerate(steps, start=1):
             getattr(self, type(step).__name__)(step)
+            if echo is not None and (time.monotonic() - said >= PROGRESS_SECONDS or done == len(steps)):
+                echo(f"  {done}/{len(steps)} steps ({type(step).__name__})")
+                said = time.monotonic()
         return dict(self.counts)
 
     def _count(self, kind: str, n: int = 1) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from prefect import task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from foundry_dr.arm_template import resource_ids
 from foundry_dr.clients import ClientFactory
@@ -18,6 +19,8 @@ from foundry_dr.errors import DeploymentFailed
 from foundry_dr.tasks.retried import RETRIED
 from foundry_dr.what_if import effective_paths, failure, needs_approval
 from foundry_dr.what_if import summarize as summarize_changes
+
+POLL_SECONDS = 2.0  # how often the template deployment's progress is refreshed
 
 
 def deployment_name(plan_name: str) -> str:
@@ -104,6 +107,23 @@ def ensure_resource_group(factory: ClientFactory) -> bool:
     return True
 
 
+def _follow(client: Any, resource_group: str, name: str, total: int, poller: Any) -> None:
+    """A progress artifact while ARM deploys: the share of the template's resources whose
+    deployment operation has ended (``deployments/{name}/operations``, Resources REST
+    "Deployment Operations - List"); the poller is only waited on, never replaced."""
+    progress = create_progress_artifact(0.0, description=f"Template deployment {name}: resources deployed")
+    while not poller.done():
+        poller.wait(POLL_SECONDS)
+        try:
+            ended = sum(1 for op in client.deployment_operations.list(resource_group, name)
+                        if op.properties and op.properties.target_resource
+                        and str(op.properties.provisioning_state) in ("Succeeded", "Failed"))  # fmt: skip
+        except HttpResponseError:
+            continue  # progress is best-effort; the deployment's own result is what counts
+        update_progress_artifact(progress, min(99.0, 100.0 * ended / max(1, total)))
+    update_progress_artifact(progress, 100.0)
+
+
 @task(name="deploy-template", **RETRIED)
 def deploy(factory: ClientFactory, template: dict) -> dict[str, Any]:
     """Incremental deployment of the template, awaited; ARM's error details on failure."""
@@ -113,7 +133,9 @@ def deploy(factory: ClientFactory, template: dict) -> dict[str, Any]:
     body = {"properties": {"mode": "Incremental", "template": template}}
     name = deployment_name(plan.name)
     try:
-        result = client.deployments.begin_create_or_update(s.resource_group, name, body).result()
+        poller = client.deployments.begin_create_or_update(s.resource_group, name, body)
+        _follow(client, s.resource_group, name, len(template.get("resources", [])), poller)
+        result = poller.result()
     except HttpResponseError as exc:
         if exc.status_code is not None and exc.status_code >= 500:
             raise

@@ -105,6 +105,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("PUT", "Microsoft.Resources/deployments"): Operation(
         "resources-2025-04-01-PutDeploymentResourceGroup.json", "2026-06-01", "tasks/templates.py deploy"),
     ("GET", "Microsoft.Resources/deployments"): Operation(None, "2026-06-01", "tasks/templates.py deploy (poll)"),
+    ("GET", "Microsoft.Resources/deployments/operations"): Operation(
+        None, "2026-06-01", "tasks/templates.py _follow (deployment progress)"),
     ("GET", "resourceGroups"): Operation(None, "2025-04-01", "tasks/templates.py resource_group_exists"),
     ("HEAD", "resourceGroups"): Operation(None, "2025-04-01", "tasks/templates.py resource_group_exists"),
     ("PUT", "resourceGroups"): Operation(None, "2025-04-01", "tasks/templates.py ensure_resource_group"),

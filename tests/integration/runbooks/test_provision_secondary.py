@@ -48,6 +48,15 @@ def artifact_keys() -> set[str]:
         return {a.key for a in client.read_artifacts() if a.key}
 
 
+def progress_of(description: str) -> list[float]:
+    """The values of the progress artifacts whose description starts with ``description``."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return [a.data for a in client.read_artifacts() if a.type == "progress"
+                and (a.description or "").startswith(description)]  # fmt: skip
+
+
 def ws_doc(factory: ClientFactory, plan: Plan, name: str) -> dict:
     s = plan.secondary
     rid = f"/subscriptions/{s.subscription_id}/resourceGroups/{s.resource_group}/providers/{ML}/workspaces/{name}"
@@ -69,6 +78,8 @@ def test_dry_run_then_provision_then_no_change(seeded, sandbox, plan: Plan, tmp_
     first = provision_secondary(plan=plan, approve=True)
     assert first["status"] in ("deployed", "no-change")  # an earlier test may have provisioned it
     assert first["verify"]["problems"] == []
+    if first["status"] == "deployed":  # the long step shows its progress beside the run (issue 20.4)
+        assert 100.0 in progress_of("Template deployment"), progress_of("Template deployment")
 
     hub = ws_doc(factory, plan, s.hub)
     assert hub["kind"] == "Hub" and hub["location"] == "westus"

@@ -58,6 +58,17 @@ def _copy_assets(factory: ClientFactory, refs: set[str], primary_ws: str, second
                 e = src.environments.get(name, version)
                 dst.environments.create_or_update(Environment(name=name, version=version, image=e.image,
                                                               description=e.description, tags=e.tags))  # fmt: skip
+        elif kind in ("codes", "data"):  # a schedule's job references its code snapshot and data inputs
+            rc = factory.resource_client(factory.plan.secondary.subscription_id)
+            target = ref.replace(f"/resourceGroups/{factory.plan.primary.resource_group}/",
+                                 f"/resourceGroups/{factory.plan.secondary.resource_group}/"
+                                 ).replace(f"/workspaces/{primary_ws}/", f"/workspaces/{secondary_project}/")
+            try:
+                rc.resources.get_by_id(target, api_version=ARM_API)
+            except ResourceNotFoundError:
+                props = rc.resources.get_by_id(ref, api_version=ARM_API).properties
+                props = {k: v for k, v in props.items() if k != "provisioningState"}
+                rc.resources.begin_create_or_update_by_id(target, {"properties": props}, api_version=ARM_API).result()
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +157,13 @@ def test_recreate_standby_production_scale_only_and_rerun(secondary_ready, sandb
     first = recreate_deployments(plan=plan)
     assert not first["failed"]
     assert first["smoke"] and all(s["ok"] and s["status"] == 200 for s in first["smoke"]), first["smoke"]
+    if first["changed"]:  # the endpoints' progress is shown beside the run (issue 20.4)
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            done = [a.data for a in client.read_artifacts() if a.type == "progress"
+                    and (a.description or "").startswith("Endpoints in the secondary")]  # fmt: skip
+        assert 100.0 in done, done
 
     secondary = _secondary_state(factory, plan)
     for src_p, dst_p in zip(plan.primary.projects, plan.secondary.projects, strict=True):
