@@ -74,9 +74,13 @@ def test_a_fenced_drill_that_needs_the_primary_fails_naming_the_call(standby_rea
     primary's. The fence refuses the step's first read of the primary (region up: only the fence
     stops it) and the drill fails with that call in the error and the report."""
     cold = plan.model_copy(update={"strategy": plan.strategy.model_copy(update={"default": "hot-cold"})})
+    factory = ClientFactory(plan)
+    before = _production_docs(factory, plan)
     with pytest.raises(PrimaryFenced) as caught:
         dr_drill(plan=cold, approve=True, fence_primary=True)
-    assert "resourceGroups/rg-foundry-eastus" in str(caught.value)
+    assert "refused GET" in str(caught.value) and "resourceGroups/rg-foundry-eastus" in str(caught.value)
+    assert _production_docs(factory, plan) == before  # it stopped before changing the secondary
+    factory.close()
 
 
 def _production_docs(factory: ClientFactory, plan: Plan) -> dict[str, dict]:
