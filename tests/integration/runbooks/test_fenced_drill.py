@@ -105,8 +105,20 @@ def _hot_hot(plan: Plan) -> Plan:
 def test_an_isolated_drill_leaves_production_untouched_and_removes_what_it_made(
     standby_ready: Any, plan: Plan
 ) -> None:
+    from foundry_dr.flows.recreate_deployments import recreate_deployments
+
     hot = _hot_hot(plan)
     factory = ClientFactory(hot)
+    # a hot-hot secondary: its deployments at production size, as if serving traffic
+    recreate_deployments(plan=hot, approve=True, sizing="standby", scale_only=True)
+    try:
+        _isolated_drill(factory, hot)
+    finally:  # the module's other tests expect the warm standby the session fixture made
+        recreate_deployments(plan=plan, approve=True, sizing="standby", scale_only=True)
+        factory.close()
+
+
+def _isolated_drill(factory: ClientFactory, hot: Plan) -> None:
     before = _production_docs(factory, hot)
     assert before, "the secondary has no online endpoints to compare"
     outcome = dr_drill(plan=hot, approve=True, fence_primary=True)
@@ -126,7 +138,6 @@ def test_an_isolated_drill_leaves_production_untouched_and_removes_what_it_made(
     entry = next(e for e in read_created(factory) if e.resources == made)
     assert entry.cleaned_at is not None, outcome.get("cleaned")
     assert sorted(c["resource"] for c in outcome["cleaned"]) == sorted(made)  # exactly what it made
-    factory.close()
 
 
 def test_drill_cleanup_removes_a_killed_drills_leftovers(standby_ready: Any, plan: Plan, tmp_path: Any) -> None:
