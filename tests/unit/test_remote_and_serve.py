@@ -54,7 +54,7 @@ def test_prefect_yaml_declares_every_runbook() -> None:
     [interval] = schedules_of(specs["replicate-artifacts"])
     assert interval.interval.total_seconds() == 900
     [cron] = schedules_of(specs["dr-drill"])
-    assert cron.cron == "0 3 * * 1" and cron.parameters == {"approve": True}
+    assert cron.cron == "0 3 * * 1" and cron.parameters == {"approve": True, "fence_primary": True}  # fenced (issue 19)
 
 
 def test_serve_builds_the_same_deployments() -> None:
