@@ -5,6 +5,13 @@ bring the secondary to production size -> smoke tests -> measure achieved RTO (d
 -> secondary serving) and RPO (age of the recovery point when the secondary serves) against
 the plan's objectives -> clean up what the drill changed (also when a step fails) -> report
 with the trend of the last drills. The active-hub pointer is read, never written.
+
+Fenced (``fence_primary``; the scheduled drill): the unplanned path, as flows/cut_over.py runs it
+with the primary down: no provisioning or replication, the recovery point and the pointer read from
+the secondary's store, the secondary scaled from what it holds; every client refuses the primary
+(foundry_dr/fence.py) and the report counts the refused calls. Isolated (plan ``drill.isolated``):
+the drill serves from drill-suffixed copies of the secondary's endpoints, recorded before they are
+created and removed at the end, by the next drill, or by ``foundry-dr drill cleanup``.
 """
 
 from __future__ import annotations
