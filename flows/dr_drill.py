@@ -39,12 +39,11 @@ from foundry_dr.flows.provision_secondary import provision_secondary
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
-from foundry_dr.pointer import ActivePointer, default_pointer
 from foundry_dr.resource_ids import workspace_id
 from foundry_dr.stores.checkpoint import read_checkpoint
 from foundry_dr.stores.drill import append_drill, mark_cleaned, read_created, record_created
-from foundry_dr.stores.pointer import pointer_path, read_pointer
-from foundry_dr.stores.records import describe_failure, read_record
+from foundry_dr.stores.pointer import AUTHORITY, SIDES, read_pointer
+from foundry_dr.stores.records import describe_failure
 from foundry_dr.tasks.drill_target import delete_drill_resources
 from foundry_dr.tasks.endpoints import apply_endpoint, read_side, vault_uri
 from foundry_dr.tasks.smoke import smoke_test
@@ -172,11 +171,7 @@ def _checkpoint(factory: ClientFactory, fence: Fence | None) -> Any:
 def _pointer(factory: ClientFactory, fence: Fence | None) -> Any:
     """The pointer as a drill reads it: fenced, from the authority alone (the secondary's store;
     foundry_dr/stores/pointer.py), since reading the primary's mirror would be a call to the primary."""
-    if fence is None:
-        return read_pointer(factory)[0]
-    plan = factory.plan
-    data, _ = read_record(factory.blob_service(plan.secondary.storage_account), pointer_path(plan.name))
-    return ActivePointer.model_validate(data) if data is not None else default_pointer(plan)
+    return read_pointer(factory, sides=(AUTHORITY,) if fence is not None else SIDES)[0]
 
 
 def _serve_isolated(

@@ -109,7 +109,8 @@ class Fence:
 
     def summary(self) -> str:
         """The line the drill report carries."""
-        calls = list(self.calls)
+        with self._lock:
+            calls = list(self.calls)
         if not calls:
             return "0 calls to the primary"
         return f"{len(calls)} call(s) to the primary refused: " + "; ".join(calls)

@@ -21,9 +21,10 @@ from __future__ import annotations
 import hmac
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from azure.identity import AzureAuthorityHosts
 
 from foundry_dr.errors import TriggerConfigError
 
@@ -34,9 +35,10 @@ TENANT_ENV = "FOUNDRY_DR_TRIGGER_TENANT_ID"
 AUDIENCE_ENV = "FOUNDRY_DR_TRIGGER_AUDIENCE"
 AUTHORITY_ENV = "FOUNDRY_DR_TRIGGER_AUTHORITY"
 CA_BUNDLE_ENV = "FOUNDRY_DR_TRIGGER_CA_BUNDLE"
-PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
+PUBLIC_AUTHORITY = f"https://{AzureAuthorityHosts.AZURE_PUBLIC_CLOUD}"
 MIN_SECRET_LENGTH = 16
 JWKS_LIFETIME_SECONDS = 3600  # Entra rotates keys with overlap; an unknown kid refetches anyway
+KEY_REFETCH_COOLDOWN_SECONDS = 5  # a burst of unknown kids must not hammer the authority
 
 
 class Unauthorized(Exception):
@@ -46,15 +48,16 @@ class Unauthorized(Exception):
 
 @dataclass
 class EntraTokenValidator:
-    """Validates Entra ID access tokens for one application (audience) in one tenant."""
+    """Validates Entra ID access tokens for one application (audience) in one tenant. The signing
+    keys are PyJWT's ``PyJWKClient``'s: cached, and fetched again (after a cooldown) for a kid
+    the cached set lacks, as after Entra rotates its keys."""
 
     tenant_id: str
     audience: str
     authority: str = PUBLIC_AUTHORITY
     ca_bundle: str | None = None
-    _keys: dict[str, Any] = field(default_factory=dict, repr=False)
     _issuer: str | None = field(default=None, repr=False)
-    _fetched_at: float = field(default=0.0, repr=False)
+    _keys: Any = field(default=None, repr=False)  # a jwt.PyJWKClient on the configuration's jwks_uri
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -65,14 +68,15 @@ class EntraTokenValidator:
         """The v2.0 issuer from the OpenID configuration, and the v1.0 issuer Entra writes
         into tokens of applications that keep ``accessTokenAcceptedVersion`` 1 (the default):
         ``https://sts.windows.net/{tenant}/`` in the public cloud."""
-        self._refresh(force=False)
+        self._discover()
         found = {self._issuer} if self._issuer else set()
         if self.authority.rstrip("/") == PUBLIC_AUTHORITY:
             found.add(f"https://sts.windows.net/{self.tenant_id}/")
         return found
 
     def validate(self, token: str) -> dict[str, Any]:
-        """The token's claims; :class:`Unauthorized` naming the failed check otherwise."""
+        """The token's claims; :class:`Unauthorized` naming the failed check otherwise. The tenant's
+        keys being unreachable is not Unauthorized (the receiver answers 503, retry)."""
         import jwt
 
         try:
@@ -81,7 +85,12 @@ class EntraTokenValidator:
             raise Unauthorized(f"not a JWT: {exc}") from exc
         if header.get("alg") != "RS256":
             raise Unauthorized(f"token algorithm {header.get('alg')!r} is not RS256")
-        key = self._key(str(header.get("kid", "")))
+        try:
+            key = self._discover().get_signing_key(str(header.get("kid", ""))).key
+        except jwt.PyJWKClientConnectionError:
+            raise
+        except jwt.PyJWKClientError as exc:
+            raise Unauthorized(f"no signing key {header.get('kid')!r} in the tenant's keys") from exc
         try:
             return jwt.decode(token, key, algorithms=["RS256"], audience=self.audience, issuer=self.issuers(),
                               options={"require": ["exp", "iss", "aud"]}, leeway=60)  # fmt: skip
@@ -92,34 +101,23 @@ class EntraTokenValidator:
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"{type(exc).__name__}: {exc}") from exc
 
-    # ---- signing keys ---------------------------------------------------------------------
-    def _key(self, kid: str) -> Any:
-        self._refresh(force=False)
-        if kid not in self._keys:  # a rotated key: fetch the set again before refusing
-            self._refresh(force=True)
-        if kid not in self._keys:
-            raise Unauthorized(f"no signing key {kid!r} in the tenant's keys")
-        return self._keys[kid]
-
-    def _refresh(self, force: bool) -> None:
+    def _discover(self) -> Any:
+        """The key client, made once from the tenant's OpenID configuration (its issuer and jwks_uri)."""
         with self._lock:
-            if not force and self._keys and time.monotonic() - self._fetched_at < JWKS_LIFETIME_SECONDS:
-                return
-            if force and time.monotonic() - self._fetched_at < 5:
-                return  # a burst of unknown kids must not hammer the authority
-            import jwt
-            import requests
+            if self._keys is None:
+                import ssl
 
-            verify: str | bool = self.ca_bundle or True
-            config = requests.get(self.openid_configuration_url, timeout=10, verify=verify)
-            config.raise_for_status()
-            document = config.json()
-            keys = requests.get(document["jwks_uri"], timeout=10, verify=verify)
-            keys.raise_for_status()
-            jwk_set = jwt.PyJWKSet.from_dict(keys.json())
-            self._keys = {k.key_id: k.key for k in jwk_set.keys if k.key_id}
-            self._issuer = document.get("issuer")
-            self._fetched_at = time.monotonic()
+                import jwt
+                import requests
+
+                answer = requests.get(self.openid_configuration_url, timeout=10, verify=self.ca_bundle or True)
+                answer.raise_for_status()
+                document = answer.json()
+                context = ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else None
+                self._issuer = document.get("issuer")
+                self._keys = jwt.PyJWKClient(document["jwks_uri"], lifespan=JWKS_LIFETIME_SECONDS, timeout=10,
+                                             ssl_context=context, cooldown_duration=KEY_REFETCH_COOLDOWN_SECONDS)
+            return self._keys
 
 
 @dataclass

@@ -112,15 +112,21 @@ def _follow(client: Any, resource_group: str, name: str, total: int, poller: Any
     deployment operation has ended (``deployments/{name}/operations``, Resources REST
     "Deployment Operations - List"); the poller is only waited on, never replaced."""
     progress = create_progress_artifact(0.0, description=f"Template deployment {name}: resources deployed")
+    shown = 0.0
     while not poller.done():
         poller.wait(POLL_SECONDS)
+        if poller.done():
+            break
         try:
             ended = sum(1 for op in client.deployment_operations.list(resource_group, name)
                         if op.properties and op.properties.target_resource
                         and str(op.properties.provisioning_state) in ("Succeeded", "Failed"))  # fmt: skip
         except HttpResponseError:
             continue  # progress is best-effort; the deployment's own result is what counts
-        update_progress_artifact(progress, min(99.0, 100.0 * ended / max(1, total)))
+        value = min(99.0, 100.0 * ended / max(1, total))
+        if value != shown:
+            update_progress_artifact(progress, value)
+            shown = value
     update_progress_artifact(progress, 100.0)
 
 

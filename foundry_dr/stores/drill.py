@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from foundry_dr.drill import CreatedByDrill, DrillRecord
-from foundry_dr.errors import RecordChanged
-from foundry_dr.stores.records import read_record, write_record
+from foundry_dr.stores.records import read_record, update_record
 
 if TYPE_CHECKING:
     from foundry_dr.clients import ClientFactory
@@ -37,22 +36,13 @@ def read_drills(factory: ClientFactory) -> list[DrillRecord]:
 
 def append_drill(factory: ClientFactory, record: DrillRecord) -> list[DrillRecord]:
     """Add a drill (conditional write; re-read on a concurrent one); the history, newest first."""
-    service, path = _service(factory), history_path(factory.plan.name)
-    for _ in range(5):
-        data, etag = read_record(service, path)
+
+    def change(data: dict | None) -> dict:
         drills = [record.model_dump(mode="json"), *(data or {}).get("drills", [])][:HISTORY_LENGTH]
-        try:
-            write_record(service, path, _dumps({"plan": factory.plan.name, "drills": drills}), etag)
-            return [DrillRecord.model_validate(d) for d in drills]
-        except RecordChanged:
-            continue
-    raise RecordChanged(f"{path} kept changing")
+        return {"plan": factory.plan.name, "drills": drills}
 
-
-def _dumps(value: dict) -> bytes:
-    import json
-
-    return json.dumps(value, indent=1).encode()
+    written = update_record(_service(factory), history_path(factory.plan.name), change)
+    return [DrillRecord.model_validate(d) for d in written["drills"]]
 
 
 # ---- what drills created: ``drills/<plan>/created.json`` next to the history -----------------
@@ -73,17 +63,11 @@ def read_created(factory: ClientFactory) -> list[CreatedByDrill]:
 
 
 def _update_created(factory: ClientFactory, change: Callable[[list[CreatedByDrill]], list[CreatedByDrill]]) -> None:
-    service, path = _service(factory), created_path(factory.plan.name)
-    for _ in range(5):
-        data, etag = read_record(service, path)
+    def on_record(data: dict | None) -> dict:
         entries = change([CreatedByDrill.model_validate(d) for d in (data or {}).get("drills", [])])
-        body = {"plan": factory.plan.name, "drills": [e.model_dump(mode="json") for e in entries[:CREATED_LENGTH]]}
-        try:
-            write_record(service, path, _dumps(body), etag)
-            return
-        except RecordChanged:
-            continue
-    raise RecordChanged(f"{path} kept changing")
+        return {"plan": factory.plan.name, "drills": [e.model_dump(mode="json") for e in entries[:CREATED_LENGTH]]}
+
+    update_record(_service(factory), created_path(factory.plan.name), on_record)
 
 
 def record_created(factory: ClientFactory, flow_run_id: str, started_at: datetime, resources: list[str]) -> None:

@@ -64,12 +64,14 @@ class PointerReading:
         return where
 
 
-def read_pointer_detail(factory: ClientFactory, allow_stale: bool = False) -> PointerReading:
-    """Read every region's record (see the module docstring for the rules)."""
+def read_pointer_detail(factory: ClientFactory, allow_stale: bool = False,
+                        sides: tuple[Side, ...] = SIDES) -> PointerReading:
+    """Read the records of ``sides`` (every region's by default; a fenced drill reads the
+    authority's alone, since the primary's mirror is the primary). See the module docstring."""
     plan = factory.plan
     found: dict[str, ActivePointer] = {}
     failed: dict[str, str] = {}
-    for side in SIDES:
+    for side in sides:
         try:
             data, _ = read_record(factory.blob_service(plan.side(side).storage_account), pointer_path(plan.name))
         except AzureError as exc:
@@ -94,9 +96,10 @@ def read_pointer_detail(factory: ClientFactory, allow_stale: bool = False) -> Po
                           mirror_failed=mirror_failed)
 
 
-def read_pointer(factory: ClientFactory, allow_stale: bool = False) -> tuple[ActivePointer, str]:
+def read_pointer(factory: ClientFactory, allow_stale: bool = False,
+                 sides: tuple[Side, ...] = SIDES) -> tuple[ActivePointer, str]:
     """(pointer, where it came from). Raises :class:`PointerUnavailable` rather than guess."""
-    reading = read_pointer_detail(factory, allow_stale)
+    reading = read_pointer_detail(factory, allow_stale, sides)
     return reading.pointer, reading.source
 
 

@@ -8,6 +8,7 @@ both win: the second gets :class:`RecordChanged` and must read again.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
@@ -64,6 +65,22 @@ def write_record(service: BlobServiceClient, path: str, data: bytes, etag: str |
                 raise RecordChanged(f"{path} was written by someone else meanwhile") from exc
             raise
     raise AssertionError("unreachable")
+
+
+def update_record(service: BlobServiceClient, path: str, change: Callable[[dict[str, Any] | None], dict[str, Any]],
+                  attempts: int = 5) -> dict[str, Any]:
+    """Read, ``change`` (the record, or None when there is none, to the new one) and write back
+    over exactly the version read; on a concurrent write, read again (at most ``attempts``
+    times). The record written."""
+    for _ in range(attempts):
+        data, etag = read_record(service, path)
+        new = change(data)
+        try:
+            write_record(service, path, json.dumps(new, indent=1).encode(), etag)
+            return new
+        except RecordChanged:
+            continue
+    raise RecordChanged(f"{path} kept changing")
 
 
 def describe_failure(exc: BaseException) -> str:
