@@ -156,6 +156,7 @@ def dr_drill(
         rto_seconds=outcome.get("rto_seconds"),
         rpo_seconds=outcome.get("rpo_seconds"),
         primary_calls=len(outcome["primary_calls"]) if "primary_calls" in outcome else None,
+        plan_digest=plan.digest,
     )
     return outcome
 

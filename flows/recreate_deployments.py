@@ -60,7 +60,8 @@ RUNBOOK = "recreate-deployments"
 ENDPOINTS_IN_PARALLEL = 16
 
 
-def _context(plan: Plan, factory: ClientFactory, source: Side, target: Side, sizing: str) -> Context:
+def deployment_context(plan: Plan, factory: ClientFactory, source: Side, target: Side, sizing: str) -> Context:
+    """The mapping of one recreate-deployments run (also what readiness plans its dry run with)."""
     src, dst = plan.side(source), plan.side(target)
     workspaces = {workspace_id(plan, source, a): workspace_id(plan, target, b)
                   for a, b in zip(src.projects, dst.projects, strict=True)}  # fmt: skip
@@ -96,7 +97,7 @@ def recreate_deployments(
             pairs = list(zip(plan.side(source).projects, plan.side(target).projects, strict=True))
             with run.step("read"):
                 src_inv, dst_inv = _read(factory, source, target, scale_only)
-            ctx = _context(plan, factory, source, target, sizing)
+            ctx = deployment_context(plan, factory, source, target, sizing)
             if scale_only:
                 plans = [scale_workspace(src_inv.get(a) if src_inv else None, dst_inv[b], ctx) for a, b in pairs]
             else:

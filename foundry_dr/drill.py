@@ -31,6 +31,7 @@ class DrillRecord(BaseModel):
     passed: bool = False
     fenced: bool = False
     primary_calls: int | None = None  # refused by the fence (None: not fenced)
+    plan_digest: str | None = None  # Plan.digest of the plan drilled (None: recorded before it was kept)
 
 
 def evaluate_objectives(

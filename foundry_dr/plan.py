@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
+import json
 import re
 import types
 from collections.abc import Sequence
@@ -321,6 +323,11 @@ class Drill(_Model):
         default=6, gt=0, le=168,
         description="A drill's leftovers older than this are removed by `foundry-dr drill cleanup`.",
     )  # fmt: skip
+    max_age_days: float = Field(
+        default=8, gt=0, le=366,
+        description="The readiness check wants a passed fenced drill newer than this (the weekly drill's "
+        "schedule plus a day), run with the plan as it is now.",
+    )  # fmt: skip
 
 
 class Pointer(_Model):
@@ -470,6 +477,14 @@ class Plan(_Model):
         if self._source is not None:
             return copy.deepcopy(self._source)
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the effective plan (defaults filled, keys sorted): what a drill, a
+        readiness check or an evidence bundle records, so that any edit since (even one that only
+        changes a default by writing it out differently) is seen as a different plan."""
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
     def side(self, role: Side) -> Site:
         """``primary`` or ``secondary`` by name, for code that runs in either direction."""

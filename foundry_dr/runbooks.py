@@ -52,6 +52,8 @@ RUNBOOKS: tuple[Runbook, ...] = (
     Runbook("cut-over", "cut_over", "required", "make the secondary serve (planned or unplanned)"),
     Runbook("fail-back", "fail_back", "required", "copy the secondary's writes back and make the primary serve"),
     Runbook("dr-drill", "dr_drill", "auto", "rehearse a cut-over and measure RPO and RTO against the objectives"),
+    Runbook("readiness", "readiness", "auto",
+            "check, changing nothing, that the secondary could take over now: verdict, score, reasons"),
 )
 BY_NAME: dict[str, Runbook] = {runbook.name: runbook for runbook in RUNBOOKS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)

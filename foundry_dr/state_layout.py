@@ -11,3 +11,5 @@ STATE_CONTAINER = "foundry-dr"
 CHECKPOINTS_PREFIX = "checkpoints"  # + /<plan>/: one record per complete replication run
 BLOB_CHECKPOINTS_PREFIX = "blob-checkpoints"  # + /<account>/<container>/<shard>: what each shard verified
 CONFLICTS_PREFIX = "conflicts"  # + /<container>/<name>~<side>-<time>-<version>: versions kept at fail-back
+EVIDENCE_PREFIX = "evidence"  # + /<plan>/<runbook>/<started>-<run id>.json|.html: write-once evidence bundles
+READINESS_PREFIX = "readiness"  # + /<plan>/latest.json: the last readiness verdict (secondary account)

@@ -45,12 +45,34 @@ def collect_status(plan: Plan, factory: ClientFactory | None = None, allow_stale
         "rpo": rpo_status(checkpoint, plan.objectives.rpo_minutes),
         "objectives": {"rpo_minutes": plan.objectives.rpo_minutes, "rto_minutes": plan.objectives.rto_minutes},
     }
+    status["readiness"] = _readiness(factory)
     if checkpoint is not None:
         status["last_checkpoint"] = {"completed_at": checkpoint.completed_at.isoformat(),
                                      "recovery_point": checkpoint.point.isoformat(),
                                      "direction": checkpoint.direction, "flow_run_id": checkpoint.flow_run_id,
                                      "counts": checkpoint.counts}
     return status
+
+
+def _readiness(factory: ClientFactory) -> dict[str, Any]:
+    """The last verdict of the readiness runbook (kept in the secondary's storage), with its age."""
+    from datetime import UTC, datetime
+
+    from azure.core.exceptions import AzureError
+
+    from foundry_dr.stores.readiness import read_readiness
+    from foundry_dr.stores.records import describe_failure
+
+    try:
+        last = read_readiness(factory)
+    except AzureError as exc:
+        return {"verdict": None, "detail": f"unreadable: {describe_failure(exc)}"}
+    if last is None:
+        return {"verdict": None, "detail": "never checked (run: foundry-dr run readiness)"}
+    age = (datetime.now(UTC) - last.checked_at).total_seconds()
+    return {"verdict": last.verdict, "score": last.score, "checked_at": last.checked_at.isoformat(),
+            "age_seconds": round(age), "reasons": last.reasons, "flow_run_id": last.flow_run_id,
+            "detail": f"{last.verdict.upper()} (score {last.score}/100, checked {age / 60:.0f} min ago)"}
 
 
 def render_status(status: dict[str, Any]) -> str:
@@ -68,4 +90,8 @@ def render_status(status: dict[str, Any]) -> str:
         lines.append(f"RPO now: {rpo['rpo_seconds']:.0f} s (objective {rpo['objective_seconds']:.0f} s): {verdict}")
     else:
         lines.append("last checkpoint: none (run replicate-artifacts): RPO objective NOT met")
+    readiness = status.get("readiness") or {}
+    if readiness:
+        lines.append(f"readiness: {readiness['detail']}")
+        lines += [f"  - {r}" for r in readiness.get("reasons") or []]
     return "\n".join(lines)
