@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -71,3 +72,64 @@ def start(config: SandboxConfig, log: IO[bytes]) -> subprocess.Popen[bytes]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+# ---- the emulator's own calls to Azurite ---------------------------------------------------
+# What an Azure RP does in storage on its own (the ML RP creates a workspace's default container;
+# it lists the blobs behind a model path before registering it). The emulator calls Azurite
+# directly, not through the storage proxy: the ARM app and the proxy share one event loop and an
+# ARM handler is synchronous, so a call through the proxy would wait on the loop it is blocking.
+# No retries and short timeouts: without Azurite (the ARM app served alone, for control-plane
+# tests) these calls answer "unknown" at once instead of failing the ARM request.
+_CLIENTS: dict[tuple[int, str], object] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _service(config: SandboxConfig, account: str):  # -> azure.storage.blob.BlobServiceClient
+    from azure.storage.blob import BlobServiceClient
+
+    key = (int(config.ports["azurite"]), account)
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = BlobServiceClient(
+                f"http://127.0.0.1:{key[0]}/{account}",
+                credential={"account_name": account, "account_key": config.storage_accounts[account].key},
+                retry_total=0,
+                connection_timeout=2,
+                read_timeout=10,
+            )
+            _CLIENTS[key] = client
+        return client
+
+
+def ensure_container(config: SandboxConfig, account: str, container: str) -> bool | None:
+    """Create ``container`` in ``account`` unless it exists. True when it exists afterwards; None when
+    Azurite cannot be reached; False for an account that is not the sandbox's."""
+    from azure.core.exceptions import AzureError, ResourceExistsError
+
+    if account not in config.storage_accounts:
+        return False
+    try:
+        _service(config, account).create_container(container)
+    except ResourceExistsError:
+        pass
+    except AzureError:
+        return None
+    return True
+
+
+def holds_blobs(config: SandboxConfig, account: str, container: str, prefix: str) -> bool | None:
+    """Whether at least one blob's name starts with ``prefix`` in ``account``/``container``; None when
+    that cannot be told (not a sandbox account, Azurite unreachable)."""
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    if account not in config.storage_accounts:
+        return None
+    cc = _service(config, account).get_container_client(container)
+    try:
+        return next(iter(cc.list_blob_names(name_starts_with=prefix or None, results_per_page=1)), None) is not None
+    except ResourceNotFoundError:
+        return False
+    except AzureError:
+        return None

@@ -167,6 +167,16 @@ class _Applier:
                 )  # fmt: skip
                 self._count("blobs")
 
+    def AssetBlobs(self, step: spec.AssetBlobs) -> None:  # noqa: N802
+        default = self.factory.ml_client("primary", step.project).datastores.get_default()
+        cc = self.factory.blob_service(default.account_name).get_container_client(default.container_name)
+        for name, data, content_type in step.files:
+            try:
+                cc.upload_blob(name, data, overwrite=False, content_settings=ContentSettings(content_type=content_type))
+                self._count("asset blobs")
+            except ResourceExistsError:
+                pass
+
     def _put(self, resource_id: str, body: dict, api_version: str) -> dict:
         """PUT through the generic-resource operations of the real management SDK."""
         poller = self.resources.resources.begin_create_or_update_by_id(resource_id, body, api_version=api_version)

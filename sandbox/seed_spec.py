@@ -12,7 +12,8 @@ tag (images in the ACR), a component, the ``cpu-cluster`` compute, an online end
 blue (latest model) / green (the version before) at 90/10, a batch endpoint with one deployment,
 four jobs (two held Running) and a nightly schedule. Blobs: ``40 * scale`` files with nested
 paths, metadata and content types in the hub's default datastore and in the extra account's
-``training-data`` container.
+``training-data`` container; in each project's own default datastore, one file under each model
+and data version's path, uploaded before the versions (:class:`AssetBlobs`).
 
 Where this comes from: it is test data -- the hub a customer's team would have built -- not
 emulated Azure behaviour. Each body is a *request* a customer sends, shaped after the official
@@ -199,6 +200,17 @@ def blob_file(i: int, rng: random.Random) -> BlobFile:
     return BlobFile(f"logs/2026/11/{i % 28 + 1:02d}/run-{i}.log", (f"step {i} ok\n" * 3000).encode(), "text/plain")
 
 
+def project_asset_files(project: str, scale: int = 1) -> tuple[tuple[str, bytes, str], ...]:
+    """The blobs behind a project's model versions and data versions (test data: one small file
+    each, under the path the version names)."""
+    model = model_name(project)
+    files = [(f"models/{model}/{v}/model.json", json.dumps({"model": model, "version": v}).encode(),
+              "application/json") for v in range(1, model_versions(scale) + 1)]  # fmt: skip
+    files += [(f"data/{DATA_NAME}/v{v}/part-00000.csv", f"id,score\n{v},0.{v}\n".encode(), "text/csv")
+              for v in DATA_VERSIONS]  # fmt: skip
+    return tuple(files)
+
+
 def blob_metadata(i: int) -> dict[str, str]:
     return {"source": "seed", "index": str(i)}
 
@@ -266,7 +278,17 @@ class Blobs:
     files: int = BLOB_FILES_PER_SCALE
 
 
-Step = ResourceGroup | Arm | Traffic | Repositories | Asset | Archive | TallyDatastores | Blobs
+@dataclass(frozen=True)
+class AssetBlobs:
+    """The files behind a project's model and data versions, in the project's own default datastore
+    (``workspaceblobstore``: its container ``<workspaceId>-azureml-blobstore``), uploaded before the
+    versions that point at them (Azure refuses a model version whose path holds no blob)."""
+
+    project: str
+    files: tuple[tuple[str, bytes, str], ...]  # (blob name, bytes, content type)
+
+
+Step = ResourceGroup | Arm | Traffic | Repositories | Asset | Archive | TallyDatastores | Blobs | AssetBlobs
 
 
 def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
@@ -466,7 +488,8 @@ def build(plan: Plan, config: SandboxConfig, scale: int = 1) -> list[Step]:
 def _project(project: str, ws: str, loc: str, login: str, scale: int, account: str) -> list[Step]:
     model = model_name(project)
     versions = model_versions(scale)
-    steps: list[Step] = [
+    steps: list[Step] = [AssetBlobs(project, project_asset_files(project, scale))]
+    steps += [
         Asset(
             project,
             "models",

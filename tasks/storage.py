@@ -12,6 +12,7 @@ including ``prefect_dask.DaskTaskRunner``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import threading
 import time
@@ -44,8 +45,9 @@ from foundry_dr.replication.listing import PAGE_SIZE, list_names
 from foundry_dr.replication.pool import hold as copy_pool_held
 from foundry_dr.replication.shard_state import list_checkpoints
 from foundry_dr.retry import PermanentError
-from foundry_dr.sides import Direction
+from foundry_dr.sides import Direction, sides_of
 from foundry_dr.state_layout import STATE_CONTAINER
+from foundry_dr.tasks.assets import workspace_pairs
 from foundry_dr.tasks.retried import RETRIED_BULK
 
 if TYPE_CHECKING:
@@ -132,7 +134,7 @@ class ContainerPair:
     source_account: str
     dest_account: str
     container: str
-    dest_container: str | None = None  # e.g. each hub's default datastore has its own container
+    dest_container: str | None = None  # e.g. each workspace's default datastore has its own container
 
     @property
     def destination(self) -> str:
@@ -143,11 +145,18 @@ class ContainerPair:
         return f"{self.source_account}/{self.container}{arrow}"
 
 
-def datastore_containers(factory: ClientFactory, side: str) -> dict[str, set[str]]:
-    """account -> containers behind the side's hub blob datastores (via MLClient)."""
+# one workspace's blob datastores: (name, account, container)
+Datastores = list[tuple[str, str, str]]
+
+
+def datastore_containers(listings: Iterable[Datastores]) -> dict[str, set[str]]:
+    """account -> containers behind the blob datastores of the source's hub and of each of its
+    projects (``listings``: one per workspace): every project's default datastore has a
+    container of its own."""
     found: dict[str, set[str]] = {}
-    for _, account, container in _datastores(factory, side):
-        found.setdefault(account, set()).add(container)
+    for entries in listings:
+        for _, account, container in entries:
+            found.setdefault(account, set()).add(container)
     return found
 
 
@@ -160,33 +169,41 @@ def datastore_location(ds: Any) -> tuple[str, str] | None:
     return (account, container) if account and container else None
 
 
-def _datastores(factory: ClientFactory, side: str) -> list[tuple[str, str, str]]:
+def _datastores(factory: ClientFactory, side: str, workspace: str | None = None) -> list[tuple[str, str, str]]:
+    """(name, account, container) of the blob datastores of one workspace (None: the side's hub)."""
+    hub = factory.plan.side(side).hub  # type: ignore[arg-type]
+    ml = factory.ml_client(side, None if workspace in (None, hub) else workspace)  # type: ignore[arg-type]
     out = []
-    for ds in factory.ml_client(side).datastores.list():  # type: ignore[arg-type]
+    for ds in ml.datastores.list():
         where = datastore_location(ds)
         if where:
             out.append((ds.name, *where))
     return out
 
 
-def destination_containers(factory: ClientFactory, source_side: str, dest_side: str) -> dict[tuple[str, str], str]:
-    """(source account, container) -> the container of the same-named datastore in the other hub.
+def destination_containers(factory: ClientFactory, dest_side: str, pairs: Iterable[tuple[str, str]],
+                           source: Callable[[str], Datastores]) -> dict[tuple[str, str], str]:
+    """(source account, container) -> the container of the same-named datastore in the twin workspace
+    (``pairs``: source and twin workspaces; ``source``: a source workspace's datastores).
 
-    Each hub's default datastore (workspaceblobstore) has a container of its own
-    (azureml-blobstore-<workspace id>); data behind it must land behind the other hub's default
-    datastore, or the asset paths rewritten to that datastore would point at nothing. An
-    unreachable or missing destination hub maps nothing (containers keep their names)."""
+    Each workspace's default datastore (workspaceblobstore) has a container of its own: a hub's
+    ``azureml-blobstore-<workspace id>``, a project's ``<workspace id>-azureml-blobstore``. Data
+    behind it must land behind the twin workspace's default datastore (hub -> hub, project ->
+    same-named project), or the asset paths rewritten to that datastore would point at nothing.
+    An unreachable or missing destination workspace maps nothing for its pair (containers keep
+    their names); a container two workspaces share keeps the first pairing (the hub's)."""
     from azure.core.exceptions import AzureError
 
-    try:
-        dest = {name: container for name, _, container in _datastores(factory, dest_side)}
-    except AzureError:
-        return {}
-    return {
-        (account, container): dest[name]
-        for name, account, container in _datastores(factory, source_side)
-        if name in dest and dest[name] != container
-    }
+    out: dict[tuple[str, str], str] = {}
+    for src_ws, dst_ws in pairs:
+        try:
+            dest = {name: container for name, _, container in _datastores(factory, dest_side, dst_ws)}
+        except AzureError:
+            continue
+        for name, account, container in source(src_ws):
+            if name in dest and dest[name] != container:
+                out.setdefault((account, container), dest[name])
+    return out
 
 
 @task(
@@ -201,11 +218,13 @@ def list_container_pairs(
     factory = ref.resolve()
     plan = factory.plan
     rep = plan.replication
-    source_side = "primary" if direction == "to-secondary" else "secondary"
-    dest_side = "secondary" if source_side == "primary" else "primary"
+    source_side, dest_side = sides_of(direction)
+    # hub -> hub, then each project with its same-named twin, as asset metadata pairs them
+    workspaces = workspace_pairs(factory, direction)
+    source = functools.cache(lambda ws: _datastores(factory, source_side, ws))  # each listed once per run
     if from_datastores is None:
-        from_datastores = datastore_containers(factory, source_side)
-    renamed = destination_containers(factory, source_side, dest_side)
+        from_datastores = datastore_containers(source(s) for s, _ in workspaces)
+    renamed = destination_containers(factory, dest_side, workspaces, source)
     pairs: list[ContainerPair] = []
     for src, dst in account_pairs(plan.primary, plan.secondary, direction):
         existing = [c.name for c in factory.blob_service(src).list_containers()]
@@ -376,8 +395,8 @@ def replicate_blobs(
 ) -> BlobReplicationReport:
     """Replicate the blob containers of one side into the other. Call it inside a flow.
 
-    ``datastores`` maps a source account to the containers behind the hub's datastores
-    (from an inventory); None asks the hub (MLClient). ``since`` (fail-back) copies back only
+    ``datastores`` maps a source account to the containers behind the datastores of the hub and
+    its projects (from an inventory); None asks each workspace (MLClient). ``since`` (fail-back) copies back only
     what changed after that recovery point and resolves blobs changed on both sides by the
     plan's ``failback.conflict_policy``. Shards run on the flow's task runner, at most
     ``shards_in_flight`` at a time (default :func:`default_shards_in_flight`), and their copies

@@ -148,7 +148,8 @@ def create_arm_app(config: SandboxConfig, faults: FaultEngine, store: Store | No
 
     @app.get("/_sandbox/settings")
     async def get_settings() -> Response:
-        names = ("page_size", "lro_delay", "lro_profile", "lro_scale", "contract_check", "quotas")
+        names = ("page_size", "lro_delay", "lro_profile", "lro_scale", "contract_check", "quotas",
+                 "asset_path_check")
         return _json(200, {n: store.get_setting(n) for n in names})
 
     @app.put("/_sandbox/settings")

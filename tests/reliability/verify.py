@@ -3,8 +3,9 @@
 ``verify_regions`` answers the question every fault scenario ends with: after the faults and the
 re-runs, is the secondary a faithful copy of the primary?
 
-- blobs: every blob of every primary blob datastore container is in the twin container of the
-  secondary account, and the MD5 of the bytes downloaded from both sides is equal (plus size,
+- blobs: every blob of every primary blob datastore container (the hub's and every project's) is
+  in the twin container of the secondary account (the same-named datastore of the twin workspace),
+  and the MD5 of the bytes downloaded from both sides is equal (plus size,
   content type and metadata);
 - asset versions (models, data, environments, components, archived ones too) of the hub and of
   every project: present in the secondary with equal description and tags, the data/model path
@@ -91,16 +92,20 @@ def verify_regions(
 # ---- blobs ---------------------------------------------------------------------------------
 def blob_pairs(factory: ClientFactory, plan: Plan) -> list[tuple[str, str, str, str]]:
     """(primary account, secondary account, primary container, secondary container) behind every
-    primary blob datastore. The twin is the secondary hub's datastore of the same name: each
-    hub's default datastore has its own container (azureml-blobstore-<workspace id>)."""
+    blob datastore of the primary hub and of each primary project. The twin is the datastore of the
+    same name in the twin workspace (hub -> hub, project -> project): each workspace's default
+    datastore has its own container (a hub's azureml-blobstore-<workspace id>, a project's
+    <workspace id>-azureml-blobstore)."""
     accounts = dict(zip([plan.primary.storage_account, *plan.primary.extra_storage_accounts],
                         [plan.secondary.storage_account, *plan.secondary.extra_storage_accounts], strict=True))
-    twins = {ds.name: getattr(ds, "container_name", None) for ds in factory.ml_client("secondary").datastores.list()}
     pairs = set()
-    for ds in factory.ml_client("primary").datastores.list():
-        account, container = getattr(ds, "account_name", None), getattr(ds, "container_name", None)
-        if account in accounts and container:
-            pairs.add((account, accounts[account], container, twins.get(ds.name) or container))
+    for src_ws, dst_ws in workspace_pairs(plan):
+        twins = {ds.name: getattr(ds, "container_name", None)
+                 for ds in factory.ml_client("secondary", dst_ws).datastores.list()}  # fmt: skip
+        for ds in factory.ml_client("primary", src_ws).datastores.list():
+            account, container = getattr(ds, "account_name", None), getattr(ds, "container_name", None)
+            if account in accounts and container:
+                pairs.add((account, accounts[account], container, twins.get(ds.name) or container))
     return sorted(pairs)
 
 

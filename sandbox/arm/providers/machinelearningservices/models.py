@@ -9,10 +9,13 @@ from GET (only from ``listSecrets`` / ``listsecrets``).
 from __future__ import annotations
 
 import copy
+import re
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from foundry_dr_sandbox import azurite
 from foundry_dr_sandbox.arm.core.api_versions import VersionedModel
-from foundry_dr_sandbox.arm.core.errors import conflict
+from foundry_dr_sandbox.arm.core.errors import ArmError, conflict
 from foundry_dr_sandbox.arm.core.provider import Existing, Reply, Request, ResourceType
 from foundry_dr_sandbox.arm.providers.machinelearningservices import responses
 from foundry_dr_sandbox.arm.providers.machinelearningservices.common import (
@@ -166,7 +169,18 @@ class WorkspaceType(ResourceType):
         return doc, meta
 
     def _default_datastore(self, engine: Engine, req: Request, doc: dict, meta: dict) -> None:
-        """``workspaceblobstore``, on the workspace's (or its hub's) storage account, as the RP makes it."""
+        """``workspaceblobstore``, on the workspace's (or its hub's) storage account, as the RP makes it,
+        and its blob container, which Azure provisions with the workspace.
+
+        Source: "When you create a workspace, an Azure blob container and Azure file share are
+        registered to the workspace with the names workspaceblobstore and workspacefilestore [...]
+        the blob container and the file share that is provisioned in the storage account attached to
+        the workspace. The workspaceblobstore is set as the default datastore" (Azure ML SDK
+        reference, ``get_default_datastore``, azure.github.io/azureml-sdk-for-r/reference/
+        get_default_datastore.html; learn.microsoft.com "Create datastores" names workspaceblobstore
+        every workspace's default). A project's container is ``<workspaceId>-azureml-blobstore``, a
+        hub's (or a Default workspace's) ``azureml-blobstore-<workspaceId>``. Without Azurite (the ARM
+        app served alone) only the datastore is recorded."""
         account = str(doc["properties"].get("storageAccount") or "").rsplit("/", 1)[-1]
         if not account:
             return
@@ -193,6 +207,7 @@ class WorkspaceType(ResourceType):
             {"region": region},
             req.caller.client_id,
         )
+        azurite.ensure_container(engine.config, account, container)
 
     def view(self, engine: Engine, doc: dict, meta: dict) -> dict:
         if doc.get("kind") != "Hub":
@@ -340,6 +355,8 @@ class AssetVersionType(ResourceType):
                     f"different content ({', '.join(changed)}). Asset versions are immutable; only "
                     f"description, tags, stage and isArchived can be updated."
                 )
+        elif self.kind == "models" and asset_path_check(engine):
+            _check_model_path(engine, req, props.get("modelUri"))
         props["provisioningState"] = "Succeeded"
         return {"properties": props}, dict(existing.meta) if existing else {}
 
@@ -347,6 +364,73 @@ class AssetVersionType(ResourceType):
         self, engine: Engine, req: Request, items: list[tuple[dict, dict]]
     ) -> list[tuple[dict, dict]]:
         return _ordered(req, filter_archived(req, items))
+
+
+# ---- asset paths: a model version's blobs must exist ----------------------------------------------
+# Azure refuses to register a model version whose path holds no blob: 400 BadRequest "The request is
+# invalid." with the detail ModelAssetPathNotFoundInStorage "No blobs found in storage at model asset
+# path: <path>" (the model registry's answer quoted in MicrosoftDocs/azure-docs#103778; the
+# docs do not list the error). Only model versions are checked: no source was found that data
+# versions are refused the same way. The check
+# is the sandbox setting ``asset_path_check`` (control API ``PUT /_sandbox/settings``), off by default
+# until every test that registers a model uploads its blobs first; without Azurite it checks nothing.
+ASSET_PATH_CHECK_SETTING = "asset_path_check"
+_AZUREML_PATH = re.compile(
+    r"^azureml://(?:subscriptions/(?P<sub>[^/]+)/resource[gG]roups/(?P<rg>[^/]+)/"
+    r"(?:providers/Microsoft\.MachineLearningServices/)?workspaces/(?P<ws>[^/]+)/)?"
+    r"datastores/(?P<ds>[^/]+)/paths/(?P<path>.*)$",
+    re.IGNORECASE,
+)
+
+
+def asset_path_check(engine: Engine) -> bool:
+    return bool(engine.store.get_setting(ASSET_PATH_CHECK_SETTING, False))
+
+
+def asset_location(engine: Engine, req: Request, uri: str | None) -> tuple[str, str, str] | None:
+    """(account, container, blob prefix) behind an asset path: ``azureml://`` (short form: the
+    request's workspace) naming a blob datastore, or a blob URL of a sandbox account; None otherwise
+    (other schemes, unknown datastores or accounts: not checked)."""
+    if not isinstance(uri, str) or not uri:
+        return None
+    m = _AZUREML_PATH.match(uri)
+    if m:
+        if m["ws"]:
+            ws = (f"/subscriptions/{m['sub']}/resourceGroups/{m['rg']}/providers/"
+                  f"Microsoft.MachineLearningServices/workspaces/{m['ws']}")  # fmt: skip
+        else:
+            ws = workspace_id_of(req.path.resource_id)
+        found = engine.load(f"{ws}/datastores/{m['ds']}")
+        props = (found.doc.get("properties") or {}) if found else {}
+        account, container = props.get("accountName"), props.get("containerName")
+        if not account or not container:
+            return None
+        return str(account), str(container), m["path"]
+    url = urlsplit(uri)
+    host = (url.hostname or "").lower()
+    path = url.path.lstrip("/")
+    if host.endswith(".blob.core.windows.net"):  # https://<account>.blob.core.windows.net/<container>/<path>
+        account = host.split(".", 1)[0]
+    elif host in ("127.0.0.1", "localhost") and "/" in path:  # the sandbox's http://127.0.0.1:<port>/<account>/...
+        account, path = path.split("/", 1)
+    else:
+        return None
+    container, _, prefix = path.partition("/")
+    if account not in engine.config.storage_accounts or not container:
+        return None
+    return account, container, prefix
+
+
+def _check_model_path(engine: Engine, req: Request, uri: str | None) -> None:
+    where = asset_location(engine, req, uri)
+    if where is None:
+        return
+    account, container, prefix = where
+    if azurite.holds_blobs(engine.config, account, container, prefix) is False:
+        raise ArmError(400, "BadRequest", "The request is invalid.", details=[{
+            "code": "ModelAssetPathNotFoundInStorage",
+            "message": f"No blobs found in storage at model asset path: {prefix}",
+        }])  # fmt: skip
 
 
 def _content(props: dict) -> dict:
