@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     from foundry_dr.sides import Side
     from foundry_dr.stores.lock import Lease
 
-__all__ = ["ApprovalInput", "RunbookRun", "UnplannedApprovalInput", "approval_gate", "cell", "emit", "failover_lock",
-           "flow_run_id", "plan_lock", "publish_report", "rejected", "rejections_end_cancelled", "resolve_plan",
-           "run_name", "runbook_run", "timed", "ensure_concurrency_limit"]
+__all__ = ["ApprovalInput", "RunbookRun", "Timeline", "UnplannedApprovalInput", "approval_gate", "cell", "emit",
+           "failover_lock", "flow_run_id", "flow_run_id_or_local", "plan_lock", "publish_report", "rejected",
+           "rejections_end_cancelled", "resolve_plan", "run_name", "runbook_run", "timed", "ensure_concurrency_limit"]
 
 # Not blank: at least one character that is not white space (JSON schema ``pattern`` searches).
 _NOT_BLANK = r"\S"
@@ -89,20 +89,43 @@ def resolve_plan(plan: Plan | str | dict) -> Plan:
     return validate_plan(plan, "plan parameter")
 
 
+class Timeline(dict[str, float]):
+    """Step -> seconds (what reports show), and :attr:`spans`: each step's name, start, end,
+    seconds and whether it raised, in order (what evidence bundles hold; a step timed twice
+    keeps both spans). Filled by :func:`timed`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spans: list[dict[str, Any]] = []
+
+
 @dataclass
 class RunbookRun:
-    """One run of a runbook: its plan, its client factory, its clock and its timeline."""
+    """One run of a runbook: its plan, its client factory, its clock, its timeline (with each
+    step's start and end) and the approvals it was given."""
 
     name: str
     plan: Plan
     factory: ClientFactory
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     t0: float = field(default_factory=time.monotonic)
-    timeline: dict[str, float] = field(default_factory=dict)
+    timeline: Timeline = field(default_factory=Timeline)
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
 
     def seconds(self) -> float:
         """Seconds since the run started."""
         return time.monotonic() - self.t0
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """Every timed step with its start and end (``Timeline.spans``)."""
+        return self.timeline.spans
+
+    def approved(self, decision: dict) -> dict:
+        """Keep an approval gate's ``decision`` with the time it reached the run (evidence); returns it."""
+        self.approvals.append({**decision, "at": datetime.now(UTC)})
+        return decision
 
     def step(self, name: str) -> AbstractContextManager[None]:
         """Time one step of the run into :attr:`timeline`."""
@@ -151,22 +174,38 @@ def runbook_run(runbook: str, plan: Plan | str | dict, **payload: Any) -> Iterat
     since only it knows the result."""
     resolved = resolve_plan(plan)
     emit(runbook, "started", resolved, **payload)
-    run = RunbookRun(runbook, resolved, ClientFactory(resolved))
+    run = RunbookRun(runbook, resolved, ClientFactory(resolved), dry_run=bool(payload.get("dry_run")))
     try:
         yield run
     except RunbookRejected as exc:
         run.emit("rejected", timed_out=exc.timed_out or None, approver=exc.approver)
+        _evidence_of_failure(run, exc)
         raise
     except Exception as exc:
         run.emit("failed", error=type(exc).__name__, **{k: v for k, v in payload.items() if k != "dry_run"})
+        _evidence_of_failure(run, exc)
         raise
     finally:
         run.factory.close()
 
 
+def _evidence_of_failure(run: RunbookRun, exc: BaseException) -> None:
+    """A failed or rejected cut-over or fail-back still leaves its evidence bundle (dr-drill writes
+    its own, failed or not; see flows/evidence.py). Never raises."""
+    if run.name in ("cut-over", "fail-back") and not run.dry_run:
+        from foundry_dr.flows.evidence import evidence_of_failure
+
+        evidence_of_failure(run, exc)
+
+
 def flow_run_id() -> str | None:
     ctx = FlowRunContext.get()
     return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
+
+
+def flow_run_id_or_local(started: datetime) -> str:
+    """The flow run id, or a local stand-in (a flow called outside Prefect's API) named by its start."""
+    return flow_run_id() or f"local-{started.strftime('%Y%m%dT%H%M%S')}"
 
 
 def emit(runbook: str, phase: str, plan: Plan, **payload: Any) -> None:
@@ -330,11 +369,17 @@ def _local_user() -> str:
 
 @contextmanager
 def timed(timings: dict[str, float], step: str) -> Iterator[None]:
-    start = time.monotonic()
+    """Seconds of ``step`` into ``timings``; a :class:`Timeline` also keeps its start and end."""
+    start, began, ok = time.monotonic(), datetime.now(UTC), False
     try:
         yield
+        ok = True
     finally:
-        timings[step] = round(time.monotonic() - start, 3)
+        seconds = timings[step] = round(time.monotonic() - start, 3)
+        spans = getattr(timings, "spans", None)
+        if spans is not None:
+            spans.append({"name": step, "started_at": began, "ended_at": datetime.now(UTC), "seconds": seconds,
+                          "ok": ok})  # fmt: skip
 
 
 def now_iso() -> str:

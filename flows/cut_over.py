@@ -28,6 +28,7 @@ from foundry_dr.flows.common import (
     run_name,
     runbook_run,
 )
+from foundry_dr.flows.evidence import evidence_markdown, evidence_of_run
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
@@ -86,6 +87,7 @@ def cut_over(
                 RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds,
                 reason=reason, confirm_unplanned=confirm,
             )  # fmt: skip
+            run.approved(decision)
             chosen = assessment["mode"]
             if chosen == "planned":
                 with run.step("stop primary schedules"):
@@ -133,6 +135,7 @@ def cut_over(
                 "recovery_point": recovery_point.isoformat() if recovery_point else None,
                 "pointer_written": written, "replication_schedules_paused": paused,
             }  # fmt: skip
+            result["evidence"] = evidence_of_run(run, result)
             _report(plan, started, assessment, result)
     logger.info(
         "cut-over (%s) done in %.1f s; active hub is %s", result["mode"], result["rto_seconds"], plan.secondary.hub
@@ -212,5 +215,6 @@ def _report(plan: Plan, started: datetime, assessment: dict[str, Any], result: d
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in result["timeline"].items()),
     ]
-    publish_report("cut-over-report", "\n".join(lines), result["jobs"] or None, "cut-over-jobs",
+    markdown = "\n".join(lines) + evidence_markdown(result.get("evidence"))
+    publish_report("cut-over-report", markdown, result["jobs"] or None, "cut-over-jobs",
                    table_description=f"Jobs resubmitted or cancelled by the cut-over of plan {plan.name}")  # fmt: skip

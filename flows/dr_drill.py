@@ -34,7 +34,17 @@ from foundry_dr.drill import (
 )
 from foundry_dr.errors import DrillRefused, PrerequisitesMissing, RecordChanged
 from foundry_dr.fence import Fence, fenced
-from foundry_dr.flows.common import emit, failover_lock, flow_run_id, publish_report, run_name, runbook_run, timed
+from foundry_dr.flows.common import (
+    emit,
+    failover_lock,
+    flow_run_id,
+    flow_run_id_or_local,
+    publish_report,
+    run_name,
+    runbook_run,
+    timed,
+)
+from foundry_dr.flows.evidence import evidence_markdown, evidence_of_drill
 from foundry_dr.flows.provision_secondary import provision_secondary
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
@@ -71,7 +81,7 @@ def dr_drill(
         factory.attach_fence(fence)  # built before the fence: fence it now, before its first client
         isolated = plan.drill.isolated
         outcome: dict[str, Any] = {"steps": steps, "errors": [], "fenced": fence is not None, "isolated": isolated}
-        run_id = flow_run_id() or f"local-{started.strftime('%Y%m%dT%H%M%S')}"
+        run_id = flow_run_id_or_local(started)
         with failover_lock(plan, RUNBOOK, lock_wait_seconds, factory):
             pointer_before = _pointer(factory, fence)
             if pointer_before.active != "primary":
@@ -84,7 +94,7 @@ def dr_drill(
             if isolated and not dry_run:  # leftovers of drills that died: this drill holds the lock
                 with timed(steps, "cleanup of earlier drills"):
                     outcome["cleaned"] = cleanup_drill_targets(factory, all_ages=True, except_run=run_id)
-            scaled_up = False
+            scaled_up, checkpoint = False, None
             try:
                 if fence is None:
                     with timed(steps, "provision-secondary"):
@@ -139,7 +149,7 @@ def dr_drill(
                 if fence is not None:
                     outcome["primary_calls"] = list(fence.calls)
                     outcome["fence_summary"] = fence.summary()
-                _record(factory, started, outcome, dry_run)
+                _record(factory, started, outcome, dry_run, checkpoint)
     passed = outcome["verdict"]["passed"]
     logger.info(
         "dr-drill %s: RTO %s s, RPO %s s%s",
@@ -156,7 +166,6 @@ def dr_drill(
         rto_seconds=outcome.get("rto_seconds"),
         rpo_seconds=outcome.get("rpo_seconds"),
         primary_calls=len(outcome["primary_calls"]) if "primary_calls" in outcome else None,
-        plan_digest=plan.digest,
     )
     return outcome
 
@@ -252,7 +261,8 @@ def _summary(result: Any) -> Any:
     return result
 
 
-def _record(factory: ClientFactory, started: datetime, outcome: dict[str, Any], dry_run: bool) -> None:
+def _record(factory: ClientFactory, started: datetime, outcome: dict[str, Any], dry_run: bool,
+            checkpoint: Any) -> None:
     """Judge the objectives, keep the drill in the history (in the secondary region) and publish
     the report."""
     plan = factory.plan
@@ -276,12 +286,14 @@ def _record(factory: ClientFactory, started: datetime, outcome: dict[str, Any], 
         passed=verdict["passed"],
         fenced=outcome.get("fenced", False),
         primary_calls=len(outcome["primary_calls"]) if "primary_calls" in outcome else None,
+        plan_digest=plan.digest,
     )
     try:
         history = append_drill(factory, record)
     except (AzureError, RecordChanged) as exc:  # the drill's result stands; say the history is missing
         history = [record]
         outcome["errors"].append(f"drill history not recorded in the secondary's storage: {describe_failure(exc)}")
-    markdown = render_drill_report(plan.name, outcome, history)
+    outcome["evidence"] = None if dry_run else evidence_of_drill(factory, started, outcome, history, checkpoint)
+    markdown = render_drill_report(plan.name, outcome, history) + evidence_markdown(outcome["evidence"])
     outcome["report_markdown"] = markdown
     publish_report("dr-drill-report", markdown)

@@ -26,6 +26,7 @@ from foundry_dr.flows.common import (
     run_name,
     runbook_run,
 )
+from foundry_dr.flows.evidence import evidence_markdown, evidence_of_run
 from foundry_dr.flows.recreate_deployments import recreate_deployments
 from foundry_dr.flows.replicate_artifacts import replicate_artifacts
 from foundry_dr.plan import Plan
@@ -95,6 +96,7 @@ def fail_back(
             decision = approval_gate(
                 RUNBOOK, plan, approve=approve, summary=summary, poll_interval=approval_poll_seconds, reason=reason
             )
+            run.approved(decision)
             with run.step("flip pointer"):
                 written = run.flip_pointer(
                     "primary", lease, decision, reason=reason, previous=pointer, required=("primary", "secondary")
@@ -115,6 +117,7 @@ def fail_back(
                 "recovery_point": since.isoformat(), "pointer_written": written,
                 "replication_schedules_resumed": resumed,
             }  # fmt: skip
+            result["evidence"] = evidence_of_run(run, result)
             lines = [
                 f"# Fail-back: plan `{plan.name}`",
                 "",
@@ -126,7 +129,8 @@ def fail_back(
                 *(f"| {k} | {v} |" for k, v in timeline.items()),
             ]
             publish_report(
-                "fail-back-report", "\n".join(lines), reverse.get("conflicts") or None, "fail-back-conflicts"
+                "fail-back-report", "\n".join(lines) + evidence_markdown(result["evidence"]),
+                reverse.get("conflicts") or None, "fail-back-conflicts",
             )
     logger.info("fail-back done in %.1f s; active hub is %s", result["seconds"], plan.primary.hub)
     run.emit("completed", seconds=result["seconds"])

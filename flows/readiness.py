@@ -11,6 +11,7 @@ degraded verdict emits ``foundry-dr.readiness.degraded`` for automations to rout
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -64,7 +65,7 @@ def readiness(plan: Plan | str, approve: bool = False, dry_run: bool = False) ->
             checks.append(_check("asset versions", lambda: _assets(factory)))
             checks.append(_check("images", lambda: _images(factory)))
         with run.step("deployments and quota"):
-            inventories = _inventories(factory)
+            inventories = functools.cache(lambda: _inventories(factory))  # read on first use, by either check
             checks.append(_check("online deployments", lambda: _deployments(factory, inventories())))
             checks.append(_check("AI Services model deployments", lambda: _model_deployments(factory)))
             checks.append(_check("quota headroom", lambda: _quota(factory, inventories())))
@@ -120,19 +121,12 @@ def _images(factory: ClientFactory) -> Check:
     return rules.images(report.mode, report.replication, report.imports, report.problems)
 
 
-def _inventories(factory: ClientFactory) -> Callable[[], tuple[dict, dict]]:
-    """Both sides' endpoints, read once for the deployments and quota checks (on first use)."""
-    cache: list[tuple[dict, dict]] = []
-
-    def read() -> tuple[dict, dict]:
-        if not cache:
-            plan = factory.plan
-            src = read_side.submit(factory, "primary", list(plan.primary.projects))
-            dst = read_side.submit(factory, "secondary", list(plan.secondary.projects))
-            cache.append((src.result(), dst.result()))
-        return cache[0]
-
-    return read
+def _inventories(factory: ClientFactory) -> tuple[dict, dict]:
+    """Both sides' endpoints, in parallel (read once per run: the deployments and quota checks share it)."""
+    plan = factory.plan
+    src = read_side.submit(factory, "primary", list(plan.primary.projects))
+    dst = read_side.submit(factory, "secondary", list(plan.secondary.projects))
+    return src.result(), dst.result()
 
 
 def _pairs(factory: ClientFactory) -> list[tuple[str, str]]:

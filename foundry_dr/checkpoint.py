@@ -59,6 +59,11 @@ class Checkpoint(BaseModel):
         suffix = f"-{direction}" if direction else ""
         return f"{checkpoint_prefix(plan_name)}/latest{suffix}.json"
 
+    @property
+    def unprotected_total(self) -> int:
+        """How many items the run could not protect (the list is capped; the count is not)."""
+        return self.unprotected_count or len(self.unprotected)
+
     def age_seconds(self, now: datetime | None = None) -> float:
         now = now or datetime.now(UTC)
         return max(0.0, (now - self.point).total_seconds())
@@ -78,7 +83,7 @@ def rpo_status(checkpoint: Checkpoint | None, rpo_minutes: float, now: datetime 
         return {"checkpoint": None, "rpo_seconds": None, "objective_seconds": rpo_minutes * 60, "met": False,
                 "unprotected": 0}
     age = checkpoint.age_seconds(now)
-    unprotected = checkpoint.unprotected_count or len(checkpoint.unprotected)
+    unprotected = checkpoint.unprotected_total
     return {
         "checkpoint": checkpoint.point.isoformat(),
         "rpo_seconds": round(age, 1),

@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from foundry_dr.cli_report import report_app
 from foundry_dr.errors import FoundryDrError, PlanError
 from foundry_dr.exit_codes import ExitCode
 from foundry_dr.plan import Plan, apply_overrides, load_plan, plan_json_schema
@@ -49,6 +50,7 @@ app = typer.Typer(
 )
 plan_app = typer.Typer(help="Validate a DR plan, or print its JSON schema.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
+app.add_typer(report_app, name="report")  # foundry_dr/cli_report.py
 
 PlanOption = Annotated[
     Path, typer.Option("--plan", "-p", help="The DR plan (YAML).", show_default=False, metavar="PLAN")
@@ -373,7 +375,7 @@ def register_plugins(target: typer.Typer, group: str = PLUGIN_GROUP) -> None:
     A plugin that fails to load must not break the product's own commands: it becomes a
     command that explains the failure when (and only when) someone calls it.
     """
-    taken = {"plan", "run", "drill", "status", "approve", "reject", "trigger"}
+    taken = {"plan", "run", "drill", "status", "approve", "reject", "trigger", "report"}
     for ep in entry_points(group=group):
         if ep.name in taken:
             continue  # product commands always win

@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +67,10 @@ class DevTools:
         self.ws.close()
 
 
-def screenshot_approval_form(ui_url: str, flow_run_id: str, out: Path, *, timeout: float = 90) -> Path:
-    """Open ``{ui_url}/runs/flow-run/{id}``, click Resume, save a PNG of the approval form."""
+@contextmanager
+def headless_page(width: int, height: int) -> Iterator[DevTools]:
+    """Headless chromium with a fresh profile, its blank page under a :class:`DevTools` client;
+    chromium is stopped on the way out."""
     chromium = find_chromium()
     if chromium is None:
         raise FileNotFoundError("chromium not found (scripts/install-chromium.sh installs Debian's)")
@@ -74,7 +78,7 @@ def screenshot_approval_form(ui_url: str, flow_run_id: str, out: Path, *, timeou
         proc = subprocess.Popen(
             [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--no-first-run", "--hide-scrollbars", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-             "--window-size=1440,1000", "about:blank"],
+             f"--window-size={width},{height}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
@@ -89,14 +93,7 @@ def screenshot_approval_form(ui_url: str, flow_run_id: str, out: Path, *, timeou
                 page = next(t for t in json.load(resp) if t["type"] == "page")
             tools = DevTools(page["webSocketDebuggerUrl"])
             try:
-                tools.call("Page.enable")
-                tools.call("Page.navigate", url=f"{ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}")
-                tools.wait_for(f"!!({FIND_RESUME})", timeout, "the Resume button")
-                tools.evaluate(f"({FIND_RESUME}).click()")
-                # the form generated from ApprovalInput: its 'approver' field and the description
-                tools.wait_for("/approver/i.test(document.body.innerText)", timeout, "the approval form")
-                time.sleep(1.5)  # let the modal finish its transition
-                shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)
+                yield tools
             finally:
                 tools.close()
         finally:
@@ -105,6 +102,19 @@ def screenshot_approval_form(ui_url: str, flow_run_id: str, out: Path, *, timeou
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def screenshot_approval_form(ui_url: str, flow_run_id: str, out: Path, *, timeout: float = 90) -> Path:
+    """Open ``{ui_url}/runs/flow-run/{id}``, click Resume, save a PNG of the approval form."""
+    with headless_page(1440, 1000) as tools:
+        tools.call("Page.enable")
+        tools.call("Page.navigate", url=f"{ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}")
+        tools.wait_for(f"!!({FIND_RESUME})", timeout, "the Resume button")
+        tools.evaluate(f"({FIND_RESUME}).click()")
+        # the form generated from ApprovalInput: its 'approver' field and the description
+        tools.wait_for("/approver/i.test(document.body.innerText)", timeout, "the approval form")
+        time.sleep(1.5)  # let the modal finish its transition
+        shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(base64.b64decode(shot["data"]))
     return out
