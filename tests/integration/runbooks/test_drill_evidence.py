@@ -17,6 +17,7 @@ from foundry_dr.flows.dr_drill import dr_drill
 from foundry_dr.plan import Plan
 from foundry_dr.secrets_scan import find_secrets
 from foundry_dr.state_layout import STATE_CONTAINER
+from foundry_dr.stores.drill import read_drills
 from foundry_dr.stores.evidence import list_evidence, read_evidence, write_evidence
 
 pytestmark = pytest.mark.usefixtures("prefect")
@@ -44,6 +45,8 @@ def test_a_fenced_drill_leaves_a_valid_write_once_bundle_in_the_secondary(
         assert bundle.primary_calls == [] and bundle.rto.achieved_seconds == outcome["rto_seconds"]
         assert {s.name for s in bundle.steps} >= set(outcome["steps"])
         assert written["json"] in list_evidence(factory, "dr-drill")
+        # the drill history names the plan drilled (readiness: NOT VERIFIED once the plan changes)
+        assert read_drills(factory)[0].plan_digest == plan.digest
         html = factory.blob_service(plan.secondary.storage_account).get_blob_client(
             STATE_CONTAINER, written["html"]).download_blob().readall().decode()
         assert "<!DOCTYPE html>" in html and plan.digest in html
